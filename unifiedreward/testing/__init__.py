@@ -1,0 +1,1 @@
+"""Offline test fixtures: tiny random VLMs and synthetic media. Nothing here touches the network."""

@@ -15,8 +15,7 @@ from unifiedreward.chat import ChatPrompt
 from unifiedreward.errors import UnifiedRewardError
 from unifiedreward.inputs import DEFAULT_VIDEO_FPS, prepare_inputs, video_metadata
 from unifiedreward.media import Video
-from unifiedreward.modeling import load_reward_model
-from unifiedreward.testing.tiny_models import TINY_ARCHITECTURES, save_tiny_model
+from unifiedreward.testing.tiny_models import TINY_ARCHITECTURES
 
 pytestmark = pytest.mark.smoke
 
@@ -26,23 +25,9 @@ QUESTION = "Given the caption 'a red bicycle by a fence', which one is better?"
 
 
 # --------------------------------------------------------------------------------------------------- fixtures
-class _Loaded:
-    """Session cache: each tiny architecture saved once and reloaded through load_reward_model."""
-
-    def __init__(self, root):
-        self.root = root
-        self.cache: dict[str, tuple] = {}
-
-    def __call__(self, arch: str):
-        if arch not in self.cache:
-            path = save_tiny_model(arch, self.root / arch, seed=0)
-            self.cache[arch] = load_reward_model(path)
-        return self.cache[arch]
-
-
 @pytest.fixture(scope="session")
-def loaded(tmp_path_factory):
-    return _Loaded(tmp_path_factory.mktemp("tiny_inputs"))
+def loaded(tiny_models):
+    return tiny_models
 
 
 def _image(width: int, height: int, seed: int) -> Image.Image:

@@ -1,5 +1,10 @@
-"""Judging: one interface over several backends (transformers in-process, OpenAI-compatible servers, fakes)."""
+"""Judging: one interface over several backends (transformers in-process, OpenAI-compatible servers, fakes).
+
+Heavy imports (torch, transformers) happen only when a backend is used.
+"""
 
 from unifiedreward.judge.base import Backend, Generation, GenerationConfig
+from unifiedreward.judge.hf_backend import TransformersBackend
+from unifiedreward.judge.judge import JudgeRequest, RewardJudge
 
-__all__ = ["Backend", "Generation", "GenerationConfig"]
+__all__ = ["Backend", "Generation", "GenerationConfig", "JudgeRequest", "RewardJudge", "TransformersBackend"]

@@ -112,6 +112,7 @@ def prepare_inputs(
     add_generation_prompt: bool = True,
     padding_side: str = "left",
     return_tensors: str | None = "pt",
+    assistant_prefixes: Sequence[str] | None = None,
 ) -> BatchFeature:
     """Render, tokenize and preprocess a batch of prompts in one processor call.
 
@@ -128,6 +129,8 @@ def prepare_inputs(
         add_generation_prompt: append the assistant header (``<|im_start|>assistant\\n``) to each prompt.
         padding_side: ``"left"`` (for generation) or ``"right"`` (e.g. for scoring given completions).
         return_tensors: ``"pt"`` (default), ``"np"`` or ``None``.
+        assistant_prefixes: optional text per prompt that the assistant has already said, appended after the
+            generation prompt (used to score what comes next, e.g. the number after ``Final Score:``).
 
     Returns:
         A ``BatchFeature`` with ``input_ids`` and ``attention_mask`` of shape ``(B, L)`` plus whatever the
@@ -161,6 +164,8 @@ def prepare_inputs(
         )
         if not isinstance(text, str):  # some processors return a one-element list
             text = text[0]
+        if assistant_prefixes is not None:
+            text += assistant_prefixes[index]
         prompt_videos = [_as_video(video, index) for video in prompt.videos]
         for kind, token, media in (("image", image_token, prompt.images), ("video", video_token, prompt_videos)):
             placeholders = text.count(token) if token is not None else 0

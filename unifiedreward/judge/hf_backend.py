@@ -105,6 +105,30 @@ class TransformersBackend:
                 results[index] = output
         return results  # type: ignore[return-value]
 
+    def score(
+        self,
+        prompts: Sequence[ChatPrompt],
+        candidates: Sequence[str],
+        *,
+        assistant_prefixes: Sequence[str] | None = None,
+    ) -> Any:
+        """``(B, K)`` log-likelihoods of each full candidate answer after each prompt (see :mod:`.scoring`).
+
+        Batches are formed as in :meth:`generate`; each costs one prompt forward plus one batched candidate forward.
+        """
+        import torch
+
+        from unifiedreward.judge.scoring import candidate_token_ids, score_candidates
+
+        ids = candidate_token_ids(self.tokenizer, candidates)
+        out = torch.empty((len(prompts), len(candidates)), dtype=torch.float32)
+        for batch in self.batches(prompts):
+            prefixes = None if assistant_prefixes is None else [assistant_prefixes[i] for i in batch]
+            out[batch] = score_candidates(
+                self.model, self.processor, [prompts[i] for i in batch], ids, assistant_prefixes=prefixes
+            )
+        return out
+
     def _generate_one(self, prompt: ChatPrompt, config: GenerationConfig) -> Generation:
         try:
             return self._generate_batch([prompt], config)[0]

@@ -28,7 +28,7 @@ import ast
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from unifiedreward.protocol.templates import AnswerFormat, AnswerKind, TemplateSpec, Verdict, get_template
 
@@ -47,7 +47,10 @@ class PairwiseResult:
         dimension_scores: per-dimension ``(first, second)`` scores (2.0 pair score, Edit pair score).
         scores: overall ``(first, second)`` scores where the format gives them (mean over dimensions).
         probabilities: ``P(verdict)`` from the model's logits (fast path), if computed.
-        details: other parsed content (e.g. Flex's per-category JSON).
+        details: other parsed content (e.g. Flex's per-category JSON, the other order's answer).
+        swapped: the candidates were shown to the model in the reverse order; ``verdict``, scores and
+            probabilities are already mapped back to the request's order.
+        consistent: when judged in both orders, whether the two verdicts agree (``None``: not judged twice).
     """
 
     verdict: Verdict | None
@@ -58,6 +61,8 @@ class PairwiseResult:
     scores: tuple[float, float] | None = None
     probabilities: dict[Verdict, float] | None = None
     details: dict | None = None
+    swapped: bool = False
+    consistent: bool | None = None
 
     @property
     def valid(self) -> bool:
@@ -66,8 +71,22 @@ class PairwiseResult:
 
     @property
     def status(self) -> str:
-        """``"valid"`` or ``"invalid"``."""
+        """``"valid"``, ``"invalid"``, or ``"inconsistent"`` (both orders judged, verdicts disagree)."""
+        if self.consistent is False:
+            return "inconsistent"
         return "valid" if self.valid else "invalid"
+
+    def unswapped(self) -> PairwiseResult:
+        """This result with first and second exchanged (verdict, scores, probabilities, ``swapped`` flag)."""
+        flip = {Verdict.FIRST: Verdict.SECOND, Verdict.SECOND: Verdict.FIRST, Verdict.TIE: Verdict.TIE}
+        return replace(
+            self,
+            verdict=None if self.verdict is None else flip[self.verdict],
+            dimension_scores={k: (v[1], v[0]) for k, v in self.dimension_scores.items()},
+            scores=None if self.scores is None else (self.scores[1], self.scores[0]),
+            probabilities=None if self.probabilities is None else {flip[k]: v for k, v in self.probabilities.items()},
+            swapped=not self.swapped,
+        )
 
 
 @dataclass(frozen=True)

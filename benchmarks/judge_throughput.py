@@ -1,0 +1,170 @@
+"""Pairs judged per second: upstream's one-at-a-time ``generate`` vs our batched backend vs the logits fast path.
+
+    python benchmarks/judge_throughput.py                          # tiny random Qwen2.5-VL on CPU (seconds)
+    python benchmarks/judge_throughput.py --shape 7b --device cuda --dtype bfloat16 --pairs 64 --batch_size 16
+
+``--shape 7b`` builds a Qwen2.5-VL-7B-shaped model with random weights (no download): the text and vision configs
+of the released checkpoint, with the tiny tokenizer (its ids are a subset of the 152,064-entry vocabulary). Each
+pair is two ``--image_size`` images (448x448 by default) and the T-IG-PAIR-QWEN prompt.
+
+Measured figures:
+  (a) upstream: one pair per ``generate`` call, ``--new_tokens`` tokens each (EOS disabled so lengths match);
+  (b) batched: :class:`TransformersBackend` with ``--batch_size`` pairs per call, same token count;
+  (c) fast path: :meth:`TransformersBackend.score`, P(first)/P(second)/P(tie) from logits, no decoding;
+and the vision/language split of one batched forward (CUDA events / wall time around the vision tower).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+import torch
+
+QWEN25_VL_7B_TEXT = dict(
+    hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
+    max_position_embeddings=32768, vocab_size=152064,
+    rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
+)  # fmt: skip
+QWEN25_VL_7B_VISION = dict(
+    depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584, patch_size=14,
+    spatial_merge_size=2, temporal_patch_size=2, window_size=112, fullatt_block_indexes=[7, 15, 23, 31],
+    tokens_per_second=2,
+)  # fmt: skip
+
+
+def build(shape: str, device: str, dtype: torch.dtype):
+    """``(model, processor)``: the tiny test model, or a 7B-shaped random one."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2VLImageProcessor
+
+    from unifiedreward.testing.tiny_models import build_tiny_model, build_tiny_processor
+
+    processor = build_tiny_processor("qwen2_5_vl")
+    if shape == "tiny":
+        return build_tiny_model("qwen2_5_vl").to(device=device, dtype=dtype).eval(), processor
+    # real Qwen2.5-VL pixel budget so a 448x448 image gives 256 merged tokens
+    processor.image_processor = Qwen2VLImageProcessor(min_pixels=3136, max_pixels=12845056, patch_size=14,
+                                                      temporal_patch_size=2, merge_size=2)  # fmt: skip
+    tok = processor.tokenizer
+    ids = {t: tok.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>",
+                                                     "<|vision_end|>", "<|im_end|>", "<|endoftext|>")}  # fmt: skip
+    config = Qwen2_5_VLConfig(
+        text_config=dict(QWEN25_VL_7B_TEXT, bos_token_id=None, eos_token_id=ids["<|im_end|>"],
+                         pad_token_id=ids["<|endoftext|>"]),
+        vision_config=QWEN25_VL_7B_VISION, image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+    )  # fmt: skip
+    config._attn_implementation = "sdpa"
+    with torch.device(device):
+        model = Qwen2_5_VLForConditionalGeneration(config).to(dtype)
+    return model.eval(), processor
+
+
+def make_pairs(n: int, size: int, seed: int = 0):
+    from PIL import Image
+
+    from unifiedreward.protocol import render_prompt
+
+    rng = np.random.default_rng(seed)
+    prompts = []
+    for i in range(n):
+        images = [Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for _ in range(2)]
+        prompts.append(render_prompt("T-IG-PAIR-QWEN", images=images, prompt=f"caption number {i}: a red cube"))
+    return prompts
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def timed(fn, device: str, repeats: int) -> float:
+    fn()  # warm-up
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    sync(device)
+    return (time.perf_counter() - start) / repeats
+
+
+def vision_split(model, processor, prompts, device: str) -> tuple[float, float]:
+    """Seconds of one batched forward, and of its vision-tower part."""
+    from unifiedreward.inputs import prepare_inputs
+
+    inputs = prepare_inputs(processor, prompts).to(device)
+    spent = {"vision": 0.0}
+    visual = model.model.visual
+
+    def pre(*_):
+        sync(device)
+        spent["start"] = time.perf_counter()
+
+    def post(*_):
+        sync(device)
+        spent["vision"] += time.perf_counter() - spent["start"]
+
+    handles = [visual.register_forward_pre_hook(pre), visual.register_forward_hook(post)]
+    with torch.inference_mode():
+        model(**inputs)  # warm-up
+        spent["vision"] = 0.0
+        sync(device)
+        start = time.perf_counter()
+        model(**inputs)
+        sync(device)
+        total = time.perf_counter() - start
+    for handle in handles:
+        handle.remove()
+    return total, spent["vision"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shape", choices=["tiny", "7b"], default="tiny", help="Model shape (random weights).")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda.")
+    parser.add_argument("--dtype", default=None, help="float32 / bfloat16 (default: bf16 on CUDA, fp32 on CPU).")
+    parser.add_argument("--pairs", type=int, default=16, help="Pairs per measurement.")
+    parser.add_argument("--batch_size", type=int, default=16, help="Pairs per batch for (b) and (c).")
+    parser.add_argument("--image_size", type=int, default=448, help="Side of each square image, pixels.")
+    parser.add_argument("--new_tokens", type=int, default=8, help="Tokens generated per answer in (a) and (b).")
+    parser.add_argument("--repeats", type=int, default=2, help="Timed repetitions (after one warm-up).")
+    parser.add_argument("--skip_upstream", action="store_true", help="Skip (a), which is slow on big models.")
+    args = parser.parse_args()
+    dtype = getattr(torch, args.dtype) if args.dtype else (torch.bfloat16 if args.device.startswith("cuda") else
+                                                           torch.float32)  # fmt: skip
+
+    from unifiedreward.judge import GenerationConfig, TransformersBackend
+    from unifiedreward.protocol import get_template
+
+    model, processor = build(args.shape, args.device, dtype)
+    model.generation_config.min_new_tokens = args.new_tokens  # equal answer lengths: EOS cannot end an answer early
+    prompts = make_pairs(args.pairs, args.image_size)
+    config = GenerationConfig(max_new_tokens=args.new_tokens)
+    candidates = list(get_template("T-IG-PAIR-QWEN").answer.candidates.values())
+    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
+    print(f"machine: {device_name} | torch {torch.__version__} | {args.shape} model, {model.num_parameters():,} params"
+          f" | {dtype} | {args.pairs} pairs of two {args.image_size}px images")  # fmt: skip
+
+    rows = []
+    if not args.skip_upstream:
+        one = TransformersBackend(model, processor, batch_size=1)
+        rows.append(("(a) upstream: 1 pair per generate", timed(lambda: one.generate(prompts, config), args.device,
+                                                                 args.repeats)))  # fmt: skip
+    batched = TransformersBackend(model, processor, batch_size=args.batch_size)
+    rows.append((f"(b) batched generate, batch {args.batch_size}",
+                 timed(lambda: batched.generate(prompts, config), args.device, args.repeats)))  # fmt: skip
+    rows.append((f"(c) fast path (logits), batch {args.batch_size}",
+                 timed(lambda: batched.score(prompts, candidates), args.device, args.repeats)))  # fmt: skip
+    base = rows[0][1]
+    print(f"{'method':<40} {'s/run':>8} {'pairs/s':>9} {'speedup':>8}")
+    for name, seconds in rows:
+        print(f"{name:<40} {seconds:>8.3f} {args.pairs / seconds:>9.2f} {base / seconds:>7.1f}x")
+    total, vision = vision_split(model, processor, prompts[: args.batch_size], args.device)
+    print(f"one batched forward of {min(args.batch_size, args.pairs)} pairs: {total * 1e3:.1f} ms, vision tower "
+          f"{vision * 1e3:.1f} ms ({100 * vision / total:.0f}%), language model {1e3 * (total - vision):.1f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -169,3 +169,33 @@ def test_demo_runs_end_to_end(tmp_path):
                                                                 "T-VG-POINT"]  # fmt: skip
     assert all(row["status"] in ("valid", "invalid") and row["raw"] for row in summary["results"])
     assert np.all([(tmp_path / "media" / name).exists() for name in ("red_circle.png", "blue_square.mp4")])
+
+
+@pytest.mark.parametrize("arch", ["qwen2_5_vl", "qwen3_vl"])
+def test_fast_vision_paths_do_not_change_answers(arch, tiny_models, media):
+    """Batched vision attention + per-call feature reuse give the stock answers, and encode each image once."""
+    from unifiedreward.judge.vision import is_patched, unpatch_vision_attention
+
+    model, processor = tiny_models(arch)
+    images, _ = media
+    judge_requests = [JudgeRequest("image_generation", "pair_rank", images=images, fields={"prompt": f"c{i}"})
+                      for i in range(3)]  # fmt: skip
+    prompts = [RewardJudge(None).render(r) for r in judge_requests]
+    unpatch_vision_attention(model)  # other tests' backends patched the shared session model
+    try:
+        stock = TransformersBackend(model, processor, batch_size=2, fast_vision=False, reuse_vision_features=False)
+        assert not is_patched(model)
+        expected = stock.generate(prompts, GEN)
+        fast = TransformersBackend(model, processor, batch_size=2)
+        assert is_patched(model)
+        calls = []
+        hook = model.model.visual.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
+        try:
+            got = fast.generate(prompts, GEN)
+        finally:
+            hook.remove()
+        assert [g.text for g in got] == [g.text for g in expected]
+        # 3 prompts x 2 images, in 2 batches: the tower only ever sees the 2 distinct images, once
+        assert len(calls) == 1
+    finally:
+        unpatch_vision_attention(model)

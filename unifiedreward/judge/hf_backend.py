@@ -13,6 +13,7 @@ so one bad prompt is reported in its own :class:`~unifiedreward.judge.base.Gener
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -50,10 +51,24 @@ class TransformersBackend:
         batch_size: prompts per forward; bounded by GPU memory (7B + two 448px images: 16-32 on an 80 GB GPU).
         sort_by_length: group prompts of similar estimated length into batches.
         show_progress: a tqdm bar over batches.
+        fast_vision: for Qwen-VL towers under sdpa/eager attention, run the vision tower's windowed and per-image
+            attention as one batched call per window length (:func:`unifiedreward.judge.vision.patch_vision_attention`;
+            numerically equal to stock). The model's attention modules are patched in place; undo with
+            :func:`unifiedreward.judge.vision.unpatch_vision_attention`.
+        reuse_vision_features: within one :meth:`generate` / :meth:`score` call, encode each distinct image or video
+            once and reuse its features wherever it appears again (both orders of a pair, tournaments).
     """
 
     def __init__(
-        self, model: Any, processor: Any, *, batch_size: int = 8, sort_by_length: bool = True, show_progress=False
+        self,
+        model: Any,
+        processor: Any,
+        *,
+        batch_size: int = 8,
+        sort_by_length: bool = True,
+        show_progress: bool = False,
+        fast_vision: bool = True,
+        reuse_vision_features: bool = True,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -62,6 +77,23 @@ class TransformersBackend:
         self.batch_size = batch_size
         self.sort_by_length = sort_by_length
         self.show_progress = show_progress
+        self.reuse_vision_features = reuse_vision_features
+        self.vision_patch = None
+        if fast_vision and model is not None:
+            from unifiedreward.judge.vision import patch_vision_attention
+
+            patch = patch_vision_attention(model, strict=False)
+            self.vision_patch = patch if patch.modules else None
+
+    def _vision_cache(self) -> contextlib.AbstractContextManager:
+        """A fresh per-call vision feature cache, where the model supports one (else a no-op)."""
+        if not self.reuse_vision_features or self.model is None:
+            return contextlib.nullcontext()
+        from unifiedreward.judge.vision import supports_vision_feature_cache, vision_feature_cache
+
+        if not supports_vision_feature_cache(self.model):
+            return contextlib.nullcontext()
+        return vision_feature_cache(self.model)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, *, batch_size: int = 8, **load_kwargs: Any) -> TransformersBackend:
@@ -92,17 +124,18 @@ class TransformersBackend:
             from tqdm.auto import tqdm
 
             iterator = tqdm(batches, desc="judging", unit="batch")
-        for batch in iterator:
-            try:
-                outputs = self._generate_batch([prompts[i] for i in batch], config)
-            except UnifiedRewardError as err:
-                if len(batch) == 1:
-                    outputs = [Generation(None, error=str(err))]
-                else:
-                    logger.warning("batch failed (%s); retrying its %d prompts one by one", err, len(batch))
-                    outputs = [self._generate_one(prompts[i], config) for i in batch]
-            for index, output in zip(batch, outputs, strict=True):
-                results[index] = output
+        with self._vision_cache():
+            for batch in iterator:
+                try:
+                    outputs = self._generate_batch([prompts[i] for i in batch], config)
+                except UnifiedRewardError as err:
+                    if len(batch) == 1:
+                        outputs = [Generation(None, error=str(err))]
+                    else:
+                        logger.warning("batch failed (%s); retrying its %d prompts one by one", err, len(batch))
+                        outputs = [self._generate_one(prompts[i], config) for i in batch]
+                for index, output in zip(batch, outputs, strict=True):
+                    results[index] = output
         return results  # type: ignore[return-value]
 
     def score(
@@ -122,11 +155,12 @@ class TransformersBackend:
 
         ids = candidate_token_ids(self.tokenizer, candidates)
         out = torch.empty((len(prompts), len(candidates)), dtype=torch.float32)
-        for batch in self.batches(prompts):
-            prefixes = None if assistant_prefixes is None else [assistant_prefixes[i] for i in batch]
-            out[batch] = score_candidates(
-                self.model, self.processor, [prompts[i] for i in batch], ids, assistant_prefixes=prefixes
-            )
+        with self._vision_cache():
+            for batch in self.batches(prompts):
+                prefixes = None if assistant_prefixes is None else [assistant_prefixes[i] for i in batch]
+                out[batch] = score_candidates(
+                    self.model, self.processor, [prompts[i] for i in batch], ids, assistant_prefixes=prefixes
+                )
         return out
 
     def _generate_one(self, prompt: ChatPrompt, config: GenerationConfig) -> Generation:

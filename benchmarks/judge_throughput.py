@@ -9,7 +9,8 @@ pair is two ``--image_size`` images (448x448 by default) and the T-IG-PAIR-QWEN 
 
 Measured figures:
   (a) upstream: one pair per ``generate`` call, ``--new_tokens`` tokens each (EOS disabled so lengths match);
-  (b) batched: :class:`TransformersBackend` with ``--batch_size`` pairs per call, same token count;
+  (b) batched: :class:`TransformersBackend` with ``--batch_size`` pairs per call, same token count, batched vision
+      attention and per-call vision feature reuse (on by default);
   (c) fast path: :meth:`TransformersBackend.score`, P(first)/P(second)/P(tie) from logits, no decoding;
 and the vision/language split of one batched forward (CUDA events / wall time around the vision tower).
 """
@@ -149,7 +150,8 @@ def main() -> None:
 
     rows = []
     if not args.skip_upstream:
-        one = TransformersBackend(model, processor, batch_size=1)
+        # upstream: stock vision attention, no feature reuse, one pair per call
+        one = TransformersBackend(model, processor, batch_size=1, fast_vision=False, reuse_vision_features=False)
         rows.append(("(a) upstream: 1 pair per generate", timed(lambda: one.generate(prompts, config), args.device,
                                                                  args.repeats)))  # fmt: skip
     batched = TransformersBackend(model, processor, batch_size=args.batch_size)

@@ -24,43 +24,12 @@ import time
 import numpy as np
 import torch
 
-QWEN25_VL_7B_TEXT = dict(
-    hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
-    max_position_embeddings=32768, vocab_size=152064,
-    rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
-)  # fmt: skip
-QWEN25_VL_7B_VISION = dict(
-    depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584, patch_size=14,
-    spatial_merge_size=2, temporal_patch_size=2, window_size=112, fullatt_block_indexes=[7, 15, 23, 31],
-    tokens_per_second=2,
-)  # fmt: skip
-
 
 def build(shape: str, device: str, dtype: torch.dtype):
     """``(model, processor)``: the tiny test model, or a 7B-shaped random one."""
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2VLImageProcessor
+    from unifiedreward.testing.shapes import build_qwen25_vl
 
-    from unifiedreward.testing.tiny_models import build_tiny_model, build_tiny_processor
-
-    processor = build_tiny_processor("qwen2_5_vl")
-    if shape == "tiny":
-        return build_tiny_model("qwen2_5_vl").to(device=device, dtype=dtype).eval(), processor
-    # real Qwen2.5-VL pixel budget so a 448x448 image gives 256 merged tokens
-    processor.image_processor = Qwen2VLImageProcessor(min_pixels=3136, max_pixels=12845056, patch_size=14,
-                                                      temporal_patch_size=2, merge_size=2)  # fmt: skip
-    tok = processor.tokenizer
-    ids = {t: tok.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>",
-                                                     "<|vision_end|>", "<|im_end|>", "<|endoftext|>")}  # fmt: skip
-    config = Qwen2_5_VLConfig(
-        text_config=dict(QWEN25_VL_7B_TEXT, bos_token_id=None, eos_token_id=ids["<|im_end|>"],
-                         pad_token_id=ids["<|endoftext|>"]),
-        vision_config=QWEN25_VL_7B_VISION, image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
-    )  # fmt: skip
-    config._attn_implementation = "sdpa"
-    with torch.device(device):
-        model = Qwen2_5_VLForConditionalGeneration(config).to(dtype)
-    return model.eval(), processor
+    return build_qwen25_vl(shape, device=device, dtype=dtype)
 
 
 def make_pairs(n: int, size: int, seed: int = 0):

@@ -31,6 +31,8 @@ from typing import Any
 
 import torch
 
+from unifiedreward.testing.shapes import QWEN25_VL_7B_VISION
+
 SHAPES: dict[str, dict[str, Any]] = {
     "tiny": {
         "depth": 4,
@@ -44,20 +46,7 @@ SHAPES: dict[str, dict[str, Any]] = {
         "window_size": 56,
         "fullatt_block_indexes": [3],
     },
-    "7b": {
-        "depth": 32,
-        "hidden_size": 1280,
-        "intermediate_size": 3420,
-        "num_heads": 16,
-        "out_hidden_size": 3584,
-        "patch_size": 14,
-        "spatial_merge_size": 2,
-        "temporal_patch_size": 2,
-        "window_size": 112,
-        "fullatt_block_indexes": [7, 15, 23, 31],
-        "tokens_per_second": 2,
-        "hidden_act": "silu",
-    },
+    "7b": dict(QWEN25_VL_7B_VISION, hidden_act="silu"),
 }
 DEFAULT_SIZES = {"tiny": "224x224,196x252", "7b": "448x448"}
 

@@ -2,13 +2,13 @@
 # Create (or reuse) .venv and install unifiedreward with the extras the tests and demo need. Safe to re-run.
 #
 #   bash scripts/setup.sh              # .venv in the repository root
-#   EXTRAS=video,dev bash scripts/setup.sh
+#   EXTRAS=video,dev bash scripts/setup.sh   # a lighter install (no DeepSpeed, no eval plotting)
 #   TORCH_SPEC="torch==2.6.0 torchvision==0.21.0" bash scripts/setup.sh   # pick your own torch build
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PYTHON=${PYTHON:-python3}
-EXTRAS=${EXTRAS:-video,dev}
+EXTRAS=${EXTRAS:-video,training,eval,dev}
 TORCH_SPEC=${TORCH_SPEC:-"torch==2.14.1 torchvision==0.29.1"}
 
 if [ ! -x .venv/bin/python ]; then

@@ -199,3 +199,32 @@ def test_fast_vision_paths_do_not_change_answers(arch, tiny_models, media):
         assert len(calls) == 1
     finally:
         unpatch_vision_attention(model)
+
+
+@pytest.mark.parametrize(
+    ("version", "task", "mode", "template", "result_type"),
+    [
+        ("2.0", "image_generation", "pair_score", "T-V2-PAIRSCORE-IMG", PairwiseResult),
+        ("2.0", "video_generation", "pair_score", "T-V2-PAIRSCORE-VID", PairwiseResult),
+        ("2.0", "image_generation", "point_score", "T-V2-POINT-ACS", PointwiseResult),
+        ("2.0", "video_generation", "point_score", "T-V2-POINT-APS", PointwiseResult),
+        ("think", "image_generation", "pair_rank", "T-THINK-IG", PairwiseResult),
+        ("think", "video_understanding", "pair_rank", "T-THINK-VU", PairwiseResult),
+        ("think-qwen3", "image_understanding", "pair_rank", "T-THINK3-IU", PairwiseResult),
+    ],
+)
+def test_v2_and_think_templates_give_typed_results(version, task, mode, template, result_type, tiny_models, media):
+    model, processor = tiny_models("qwen2_5_vl")
+    images, videos = media
+    n_media = 2 if mode in ("pair_score", "pair_rank") else 1
+    fields = {"prompt": "a red circle"}
+    if "understanding" in task:
+        fields = {"question": "What colour?", "answer1": "red", "answer2": "blue"}
+        n_media = 1
+    kind = "videos" if "video" in task else "images"
+    request = JudgeRequest(task, mode, fields=fields, **{kind: (videos if kind == "videos" else images)[:n_media]})
+    judge = RewardJudge(TransformersBackend(model, processor), version=version, generation=GEN)
+    assert judge.template_for(request).id == template
+    result = judge.judge_one(request)
+    assert isinstance(result, result_type)
+    assert result == parse_answer(template, result.raw)

@@ -169,6 +169,10 @@ class RewardJudge:
             return [(False, request), (True, swapped)]
         return [(True, swapped)] if self._coin(request, index) else [(False, request)]
 
+    def judge_one(self, request: JudgeRequest) -> Result:
+        """Judge a single request (see :meth:`judge`)."""
+        return self.judge([request])[0]
+
     def judge(self, requests: Sequence[JudgeRequest]) -> list[Result]:
         """Render, answer and parse every request. Results keep the order of ``requests``.
 

@@ -63,10 +63,10 @@ from typing import Any
 from unifiedreward.errors import MediaError, UnifiedRewardError
 from unifiedreward.judge.cli import (
     BACKENDS,
-    DTYPES,
     FAMILIES,
     ORDERS,
     SCORINGS,
+    BackendArguments,
     JudgeArguments,
     OutputError,
     id_key,
@@ -74,6 +74,7 @@ from unifiedreward.judge.cli import (
     read_output,
     reason_group,
     to_jsonable,
+    write_jsonl_atomic,
 )
 from unifiedreward.protocol import VERSIONS, PairwiseResult, Verdict
 
@@ -199,58 +200,6 @@ class EvalArguments:
     )
     plot: bool = field(default=True, metadata={"help": "Write results.png (matplotlib)."})
     progress: bool = field(default=True, metadata={"help": "Show a progress bar over items (stderr)."})
-
-
-@dataclass
-class BackendArguments:
-    """The judging backend; the same flags, defaults and meaning as ``unifiedreward judge`` (docs/judge_cli.md)."""
-
-    backend: str = field(
-        default="transformers",
-        metadata={"help": "transformers (model in this process) or openai (an OpenAI-compatible server).",
-                  "choices": list(BACKENDS)},
-    )  # fmt: skip
-    model: str | None = field(
-        default=None,
-        metadata={
-            "help": "transformers: checkpoint path or hub id (required). openai: the served model name "
-            "(default 'UnifiedReward')."
-        },
-    )
-    dtype: str = field(default="auto", metadata={"help": "transformers: model dtype.", "choices": list(DTYPES)})
-    device_map: str | None = field(
-        default=None, metadata={"help": "transformers: e.g. 'auto' or 'cuda:0'. Default: CPU."}
-    )
-    attn_implementation: str | None = field(
-        default=None, metadata={"help": "transformers: e.g. sdpa, eager, flash_attention_2. Default: transformers'."}
-    )
-    batch_size: int = field(default=8, metadata={"help": "transformers: prompts per forward pass."})
-    base_url: str = field(
-        default="http://localhost:8080/v1", metadata={"help": "openai: the server's API root (ends in /v1)."}
-    )
-    api_key: str | None = field(
-        default=None, metadata={"help": "openai: bearer token. Default: $OPENAI_API_KEY, else 'EMPTY'."}
-    )
-    max_concurrency: int = field(default=16, metadata={"help": "openai: requests in flight at once."})
-    timeout: float = field(default=120.0, metadata={"help": "openai: seconds per socket operation of a request."})
-    max_retries: int = field(default=3, metadata={"help": "openai: retries of a transient failure (429, 5xx, ...)."})
-    health_check: bool = field(
-        default=True, metadata={"help": "openai: check at startup that the server serves --model."}
-    )
-    family: str | None = field(
-        default=None,
-        metadata={
-            "help": "Prompt family. Default: from the checkpoint's config (transformers), 'qwen' (openai; pass "
-            "llava for LLaVA servers).",
-            "choices": list(FAMILIES),
-        },
-    )
-    version: str = field(
-        default="1.0",
-        metadata={"help": "Template generation (1.0, 1.5, 2.0, think, ...): picks upstream's template.",
-                  "choices": list(VERSIONS)},
-    )  # fmt: skip
-    max_new_tokens: int = field(default=512, metadata={"help": "Answer length cap (CoT versions need 1-2k)."})
 
 
 def judge_arguments(args: EvalArguments, backend_args: BackendArguments) -> JudgeArguments:
@@ -690,16 +639,6 @@ def prediction_record(
     for key, value in data.items():
         record.setdefault(key, value)
     return record
-
-
-def write_jsonl_atomic(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

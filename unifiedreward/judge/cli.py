@@ -99,37 +99,9 @@ class OutputError(UnifiedRewardError):
 
 # ------------------------------------------------------------------------------------------------------ arguments
 @dataclass
-class JudgeArguments:
-    """Flags of ``unifiedreward judge`` (every field is a ``--flag``; ``--config file.yaml`` sets defaults)."""
+class BackendArguments:
+    """Which judging backend to use and how to decode (shared by ``unifiedreward judge`` and the benchmark runner)."""
 
-    input: str = field(metadata={"help": "JSONL file of requests, one per line (see docs/judge_cli.md)."})
-    output: str = field(
-        metadata={"help": "JSONL file of results. An existing file is resumed: ids already in it are skipped."}
-    )
-    media_root: str | None = field(
-        default=None, metadata={"help": "Folder that relative media paths start from. Default: the input's folder."}
-    )
-    chunk_size: int = field(
-        default=64,
-        metadata={"help": "Requests judged and written together; a killed run loses at most one chunk."},
-    )
-    shard: str | None = field(
-        default=None,
-        metadata={"help": "'i/n': judge only requests whose position in the input is i modulo n (e.g. 0/4)."},
-    )
-    overwrite: bool = field(
-        default=False, metadata={"help": "Delete an existing --output and start over instead of resuming."}
-    )
-    merge: list[str] | None = field(
-        default=None,
-        metadata={
-            "help": "Merge mode: shard outputs to join into --output, in --input order (no judging). Fails on "
-            "duplicate, unknown or missing ids."
-        },
-    )
-    allow_missing: bool = field(
-        default=False, metadata={"help": "Merge mode: write the merged file even if some input ids are missing."}
-    )
     backend: str = field(
         default="transformers",
         metadata={"help": "transformers (model in this process) or openai (an OpenAI-compatible server).",
@@ -172,9 +144,46 @@ class JudgeArguments:
     )
     version: str = field(
         default="1.0",
-        metadata={"help": "Template generation used when a request names no template.", "choices": list(VERSIONS)},
+        metadata={
+            "help": "Template generation (1.0, 1.5, 2.0, think, ...) used when a request names no template.",
+            "choices": list(VERSIONS),
+        },
     )
     max_new_tokens: int = field(default=512, metadata={"help": "Answer length cap (CoT versions need 1-2k)."})
+
+
+@dataclass(kw_only=True)
+class JudgeArguments(BackendArguments):
+    """Flags of ``unifiedreward judge`` (every field is a ``--flag``; ``--config file.yaml`` sets defaults)."""
+
+    input: str = field(metadata={"help": "JSONL file of requests, one per line (see docs/judge_cli.md)."})
+    output: str = field(
+        metadata={"help": "JSONL file of results. An existing file is resumed: ids already in it are skipped."}
+    )
+    media_root: str | None = field(
+        default=None, metadata={"help": "Folder that relative media paths start from. Default: the input's folder."}
+    )
+    chunk_size: int = field(
+        default=64,
+        metadata={"help": "Requests judged and written together; a killed run loses at most one chunk."},
+    )
+    shard: str | None = field(
+        default=None,
+        metadata={"help": "'i/n': judge only requests whose position in the input is i modulo n (e.g. 0/4)."},
+    )
+    overwrite: bool = field(
+        default=False, metadata={"help": "Delete an existing --output and start over instead of resuming."}
+    )
+    merge: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Merge mode: shard outputs to join into --output, in --input order (no judging). Fails on "
+            "duplicate, unknown or missing ids."
+        },
+    )
+    allow_missing: bool = field(
+        default=False, metadata={"help": "Merge mode: write the merged file even if some input ids are missing."}
+    )
     order: str = field(
         default="as_given",
         metadata={
@@ -557,12 +566,13 @@ def read_output(path: str | os.PathLike, *, repair: bool = False) -> list[dict[s
         )
         raise OutputError(f"{path}:{number}: not a JSON result record{last}: {line[:80]!r}")
     if repair and (truncated or (data and not data.endswith(b"\n"))):
-        _write_jsonl_atomic(path, records)
+        write_jsonl_atomic(path, records)
     return records
 
 
-def _write_jsonl_atomic(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+def write_jsonl_atomic(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
+    """Write ``records`` as JSONL to ``path`` via a temporary file and an atomic rename (no half-written file)."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with tmp.open("w", encoding="utf-8") as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -1017,7 +1027,7 @@ def merge_outputs(
         logger.warning("%s; writing the merged file anyway (--allow_missing)", message)
     ordered = [found[key][0] for key in sorted(found, key=position.__getitem__)]
     output.parent.mkdir(parents=True, exist_ok=True)
-    _write_jsonl_atomic(output, ordered)
+    write_jsonl_atomic(output, ordered)
     summary = {
         "merged_files": [str(p) for p in sources],
         "input": str(input),

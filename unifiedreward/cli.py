@@ -1,6 +1,8 @@
 """The ``unifiedreward`` console script: one entry point, one subcommand per job.
 
     unifiedreward judge --input requests.jsonl --output results.jsonl --model CodeGoat24/UnifiedReward-qwen-7b
+    unifiedreward eval vl_rewardbench --data data/VL-RewardBench --output_dir results/vlrb --model ...
+    unifiedreward train --config scripts/configs/reward_qwen25vl_7b.yaml
     unifiedreward demo
     python -m unifiedreward judge --help
 
@@ -17,6 +19,8 @@ from collections.abc import Sequence
 #: subcommand -> (module with ``main(argv)``, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
     "judge": ("unifiedreward.judge.cli", "judge a JSONL file of requests with a reward model (resumable, shardable)"),
+    "eval": ("unifiedreward.eval.runner", "evaluate on a reward benchmark: eval {genai_bench_image,...} [flags]"),
+    "train": ("unifiedreward.train", "supervised fine-tuning of a reward model (see also train.sh)"),
     "demo": ("unifiedreward.demo", "end-to-end example on a tiny offline model (or --model)"),
 }
 

@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "judge": ("unifiedreward.judge.cli", "judge a JSONL file of requests with a reward model (resumable, shardable)"),
     "eval": ("unifiedreward.eval.runner", "evaluate on a reward benchmark: eval {genai_bench_image,...} [flags]"),
     "train": ("unifiedreward.train", "supervised fine-tuning of a reward model (see also train.sh)"),
-    "demo": ("unifiedreward.demo", "end-to-end example on a tiny offline model (or --model)"),
+    "demo": ("unifiedreward.demo", "train a tiny reward model from scratch on a synthetic world, evaluate it (CPU)"),
 }
 
 

@@ -14,6 +14,7 @@ Used by ``python -m unifiedreward.demo``; see ``docs/demo.md``.
 from unifiedreward.synth.data import (
     AUX_COMBOS,
     COMBOS,
+    DIFFICULTY_PRESETS,
     MODES,
     TASKS,
     DifficultyMix,
@@ -32,6 +33,7 @@ from unifiedreward.synth.world import Clip, MotionSpec, Scene, SceneSpec, World
 __all__ = [
     "AUX_COMBOS",
     "COMBOS",
+    "DIFFICULTY_PRESETS",
     "MODES",
     "TASKS",
     "Clip",

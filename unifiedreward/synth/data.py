@@ -79,6 +79,7 @@ __all__ = [
     "AUX_COMBOS",
     "CAPTION_KINDS",
     "COMBOS",
+    "DIFFICULTY_PRESETS",
     "MODES",
     "TASKS",
     "DifficultyMix",
@@ -125,6 +126,8 @@ VERSION = "1.0"
 #: Frame rate of the written clips (all their frames are one second of video at 4 frames).
 VIDEO_FPS = 4
 
+#: Names accepted by :meth:`DifficultyMix.preset`.
+DIFFICULTY_PRESETS: tuple[str, ...] = ("full", "color")
 # Question types of the understanding tasks (also the attribute a wrong answer gets wrong; "describe" = a caption).
 IMAGE_QUESTIONS: tuple[str, ...] = ("color", "shape", "count", "position", "describe")
 VIDEO_QUESTIONS: tuple[str, ...] = ("direction", "color", "end_color", "shape", "describe")
@@ -156,6 +159,26 @@ class DifficultyMix:
     tie_fraction: float = 0.1
     heldout_tie_fraction: float = 0.1
     heldout_bothbad_fraction: float = 0.15
+
+    @classmethod
+    def preset(cls, name: str) -> DifficultyMix:
+        """A named mix: ``full`` (the defaults above: every attribute can tell the candidates apart) or ``color``
+        (candidates differ only in colour: the colour of a scene, the start or end colour of a clip, and the
+        understanding questions ask about colours), the attribute a from-scratch model learns first.
+
+        Raises:
+            ValueError: an unknown name.
+        """
+        if name == "full":
+            return cls()
+        if name == "color":
+            return cls(
+                image_generation={"color": 1.0},
+                image_understanding={"color": 1.0},
+                video_generation={"color": 0.5, "end_color": 0.5},
+                video_understanding={"color": 0.5, "end_color": 0.5},
+            )
+        raise ValueError(f"unknown difficulty preset {name!r} (choose from {DIFFICULTY_PRESETS})")
 
     def weights(self, task: str) -> dict[str, float]:
         """The normalised weights of ``task``."""
@@ -349,19 +372,24 @@ def _elements(spec: Mapping[str, Any], video: bool) -> dict[str, str]:
             "position": _POSITION_WORDS[spec["position"]]}  # fmt: skip
 
 
-def _checks(claimed: Mapping[str, Any], truth: Mapping[str, Any], attrs: Sequence[str], video: bool) -> str:
-    """``element (type): 1|0`` for each attribute of ``claimed`` (1: ``truth`` has the same value)."""
-    words = _elements(claimed, video)
+def _seen(spec: Mapping[str, Any], attrs: Sequence[str], video: bool) -> list[str]:
+    """``element (type)`` for each attribute as ``spec`` has it (``final_color``: the colour at the end)."""
+    words = _elements(spec, video)
     types = _MOTION_TYPES if video else _SCENE_TYPES
-    parts = []
-    for attr in attrs:
-        if attr == "final_color":  # the colour at the end of the clip (the "end_color" question)
-            final = claimed["end_color"] or claimed["color"]
-            same = final == (truth["end_color"] or truth["color"])
-            parts.append(f"{final} (end color): {int(same)}")
-            continue
-        parts.append(f"{words[attr]} ({types[attr]}): {int(claimed[attr] == truth[attr])}")
-    return ", ".join(parts)
+    return [f"{spec['end_color'] or spec['color']} (end color)" if attr == "final_color" else
+            f"{words[attr]} ({types[attr]})" for attr in attrs]  # fmt: skip
+
+
+def _agrees(a: Mapping[str, Any], b: Mapping[str, Any], attr: str) -> bool:
+    if attr == "final_color":
+        return (a["end_color"] or a["color"]) == (b["end_color"] or b["color"])
+    return a[attr] == b[attr]
+
+
+def _checks(shown: Mapping[str, Any], reference: Mapping[str, Any], attrs: Sequence[str], video: bool) -> str:
+    """``element (type): 1|0`` for each attribute as ``shown`` has it (1: ``reference`` has the same value)."""
+    return ", ".join(f"{seen}: {int(_agrees(shown, reference, attr))}"
+                     for seen, attr in zip(_seen(shown, attrs, video), attrs, strict=True))  # fmt: skip
 
 
 def _checked_attributes(example: Example) -> list[str]:
@@ -372,25 +400,34 @@ def _checked_attributes(example: Example) -> list[str]:
 
 
 def reasoning_text(example: Example) -> str:
-    """The element checklist an explained answer starts with, in the format of the point-score template
-    (``element (type): value``, 1 = present): generation tasks check the caption's elements against each medium,
-    understanding tasks the elements each answer claims against the medium."""
+    """The grounded element checklist an explained answer starts with (``element (type): value``, the format of
+    the point-score template; 1 = agrees).
+
+    Every element is written as the *medium* shows it, so each one is a dense, pixel-grounded training target, and
+    each 1/0 compares two words in the text:
+
+    * generation: one line per medium, ``Image 2: two (count): 1, blue (color): 0, ...`` (what image 2 shows; 1 =
+      the caption says the same);
+    * understanding: ``Image: red (color)`` (the asked elements as the medium shows them), then one line per answer
+      with the elements it claims, ``Answer 2: blue (color): 0`` (1 = the medium agrees).
+    """
     video = example.is_video
+    subject = "Video" if video else "Image"
     if example.task in ("image_generation", "video_generation"):
         caption = example.meta["caption_spec"]
         attrs = list(_CHECK_ORDER_VIDEO if video else _CHECK_ORDER_IMAGE)
-        shown = example.meta["specs"] if example.mode == "pair_rank" else [example.meta["spec"]]
-        subject = "Video" if video else "Image"
-        lines = [_checks(caption, truth, attrs, video) for truth in shown]
         if example.mode == "pair_rank":
-            lines = [f"{subject} {k + 1}: {line}" for k, line in enumerate(lines)]
-        return "\n".join(lines)
+            return "\n".join(f"{subject} {k + 1}: {_checks(shown, caption, attrs, video)}"
+                             for k, shown in enumerate(example.meta["specs"]))  # fmt: skip
+        return f"{subject}: {_checks(example.meta['spec'], caption, attrs, video)}"
     truth = example.meta["spec"]
     attrs = _checked_attributes(example)
     claimed = example.meta["answer_specs"]
+    head = f"{subject}: " + ", ".join(_seen(truth, attrs, video))
     if example.mode == "pair_rank":
-        return "\n".join(f"Answer {k + 1}: {_checks(c, truth, attrs, video)}" for k, c in enumerate(claimed))
-    return f"Response: {_checks(claimed[0], truth, attrs, video)}"
+        lines = [f"Answer {k + 1}: {_checks(c, truth, attrs, video)}" for k, c in enumerate(claimed)]
+        return "\n".join([head, *lines])
+    return f"{head}\nResponse: {_checks(claimed[0], truth, attrs, video)}"
 
 
 def score_range(task: str) -> tuple[float, float]:
@@ -477,7 +514,7 @@ def make_example(
             meta = {"specs": [s.to_dict() for s in specs], "caption_spec": spec.to_dict()}
             return Example(ex_id, task, mode, fields, media, [f"{ex_id}_{c}" for c in "ab"], verdict=verdict,
                            vote_type=vote, kind=kind, meta=meta)  # fmt: skip
-        max_wrong = 3 if video else 4
+        max_wrong = min(3 if video else 4, len(weights))  # only attributes the mix weights can be wrong
         k = int(rng.integers(0, max_wrong + 1))
         wrong = _draw_many(rng, weights, k, universe)
         shown = _perturb_many(spec, wrong, rng, perturb)
@@ -649,12 +686,15 @@ class TrainingData:
         files: ``(task, mode)`` -> the JSON file of that combination.
         counts: ``(task, mode)`` -> records written.
         media_folder: the folder media paths are relative to.
+        captioning_yaml_path: a mixture of the captioning files only (``train_captioning.yaml``; for a first
+            training stage that teaches a model trained from scratch to see), or ``None`` without captioning files.
     """
 
     yaml_path: Path
     files: dict[tuple[str, str], Path]
     counts: dict[tuple[str, str], int]
     media_folder: Path
+    captioning_yaml_path: Path | None = None
 
 
 def default_strategies(num: Mapping[tuple[str, str], int]) -> dict[tuple[str, str], str]:
@@ -710,23 +750,33 @@ def write_training_data(
         path.write_text(json.dumps(records, indent=1) + "\n", encoding="utf-8")
         files[(task, mode)] = path
     bar.close()
-    yaml_path = out / "train_data.yaml"
-    lines = [
+    header = [
         "# Synthetic-world SFT mixture (unifiedreward.synth), read by unifiedreward.data.load_mixture.",
         "# Same format as dataset/train_data.yaml; paths are absolute. Records: the released LLaVA format",
         "# (video-generation pairs: messages + videos), prompts rendered by unifiedreward.protocol;",
         "# captioning_*.json: auxiliary plain captioning records (no judging template).",
-        "datasets:",
     ]
-    for combo, path in files.items():
+    yaml_path = out / "train_data.yaml"
+    _write_mixture(yaml_path, header, files, strategies, media)
+    captioning = {combo: path for combo, path in files.items() if combo[0] == "captioning"}
+    captioning_yaml = out / "train_captioning.yaml" if captioning else None
+    if captioning_yaml is not None:
+        _write_mixture(captioning_yaml, [*header[:2], "# The captioning files only (a first training stage)."],
+                       captioning, strategies, media)  # fmt: skip
+    return TrainingData(yaml_path, files, {c: counts[c] for c in files}, media, captioning_yaml)
+
+
+def _write_mixture(path: Path, header: Sequence[str], files: Mapping[tuple[str, str], Path],
+                   strategies: Mapping[tuple[str, str], str], media: Path) -> None:  # fmt: skip
+    lines = [*header, "datasets:"]
+    for combo, file in files.items():
         lines += [
-            f"  - json_path: {path}",
+            f"  - json_path: {file}",
             f"    sampling_strategy: {strategies.get(combo, 'all')}",
             f"    image_folder: {media}",
             "",
         ]
-    yaml_path.write_text("\n".join(lines), encoding="utf-8")
-    return TrainingData(yaml_path, files, {c: counts[c] for c in files}, media)
+    path.write_text("\n".join(lines), encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------------------------- held-out data

@@ -191,7 +191,7 @@ def answer_segments(combos: Sequence[tuple[str, str]] | None = None) -> list[str
     from unifiedreward.protocol import select_template
     from unifiedreward.synth.data import COMBOS
 
-    out = {"Final Score:", "Response: ", " (count): ", " (color): ", " (shape): ", " (position): ", " (direction): ",
+    out = {"Final Score:", "Response: ", "Image: ", "Video: ", " (count): ", " (color): ", " (shape): ", " (position): ", " (direction): ",
            " (change): ", " (end color): "}  # fmt: skip
     for task, mode in combos or COMBOS:
         if mode == "pair_rank":

@@ -1,0 +1,68 @@
+"""The README's first command, ``python -m unifiedreward.demo``, in its ``--quick`` form (a few training steps)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.smoke
+
+
+def test_quick_demo_writes_its_table_plots_and_examples(tmp_path, capsys):
+    from unifiedreward.demo import TASK_LABELS, main
+
+    out = tmp_path / "demo"
+    assert main(["--quick", "--output_dir", str(out), "--max_steps", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "pair-rank accuracy before" in printed and "mean of the four" in printed
+
+    for name in ("results.md", "results.json", "world.json", "loss.png", "accuracy.png", "examples.png",
+                 "examples.html", "train/command.txt", "train/log_history.json"):  # fmt: skip
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    for name in ("loss.png", "accuracy.png", "examples.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "model" / "init" / "config.json").is_file()
+    assert (out / "model" / "trained" / "model.safetensors").is_file()
+    assert (out / "data" / "train" / "train_data.yaml").is_file()
+
+    summary = json.loads((out / "results.json").read_text())
+    assert set(summary["before"]) == set(summary["after"]) == set(TASK_LABELS)
+    for stage in ("before", "after"):
+        for task in TASK_LABELS:
+            pair = summary[stage][task]["pair"]
+            assert pair["n"] > 0 and 0.0 <= pair["accuracy"] <= 1.0
+            by_attribute = pair["by_attribute"]  # the accuracy per attribute that tells the candidates apart
+            assert sum(v["n"] for v in by_attribute.values()) == pair["n"]
+            assert set(by_attribute) <= {"color", "shape", "count", "position", "direction", "end_color", "describe"}
+            assert summary[stage][task]["point"]["items"] == 4
+        for key in ("genai_bench_image", "vl_rewardbench", "genai_bench_video", "video_understanding"):
+            results = json.loads((out / "eval" / stage / key / "results.json").read_text())
+            # explained answers (the default): pairs are judged by generating and parsing the verdict
+            assert results["settings"]["scoring"] == "generate" and results["counts"]["media_errors"] == 0
+        assert (out / "eval" / stage / "point_score" / "judged.jsonl").is_file()
+    history = json.loads((out / "train" / "log_history.json").read_text())
+    # stage 1 (captioning records only) then stage 2 (the whole mixture) from stage 1's weights
+    assert [(h["step"], h["stage"]) for h in history if "loss" in h] == [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2), (6, 2)]
+    first, second = summary["train_commands"]
+    assert first.startswith("python -m unifiedreward.train ") and "train_captioning.yaml" in first
+    assert f"--model_name_or_path {out / 'model' / 'stage1_captioning'}" in second and "train_data.yaml" in second
+    assert (out / "train" / "command.txt").read_text().splitlines() == [first, second]
+    assert "captioning_image.json" in (out / "data" / "train" / "train_captioning.yaml").read_text()
+    assert "image_generation_pair_rank" not in (out / "data" / "train" / "train_captioning.yaml").read_text()
+    assert len(summary["examples"]) == 4 * 2 + 4
+    assert "| image generation |" in (out / "results.md").read_text()
+    assert set(summary["stages"]) == {"world", "model", "eval before", "train", "eval after", "report"}
+
+
+def test_only_data_and_scale(tmp_path):
+    from unifiedreward.demo import main
+
+    out = tmp_path / "world"
+    assert main(["--quick", "--only_data", "--scale", "2", "--output_dir", str(out)]) == 0
+    info = json.loads((out / "world.json").read_text())
+    counts = info["train_records"]
+    assert {n for k, n in counts.items() if not k.startswith("captioning")} == {16}  # --quick's 8, doubled
+    assert {n for k, n in counts.items() if k.startswith("captioning")} == {8}
+    assert info["heldout_counts"]["genai_bench_image"] == 16
+    assert not (out / "model").exists()

@@ -51,6 +51,7 @@ def test_quick_demo_writes_its_table_plots_and_examples(tmp_path, capsys):
     assert "captioning_image.json" in (out / "data" / "train" / "train_captioning.yaml").read_text()
     assert "image_generation_pair_rank" not in (out / "data" / "train" / "train_captioning.yaml").read_text()
     assert len(summary["examples"]) == 4 * 2 + 4
+    assert all(isinstance(e["after_answer"], str) for e in summary["examples"])  # the generated answers, shown
     assert "| image generation |" in (out / "results.md").read_text()
     assert set(summary["stages"]) == {"world", "model", "eval before", "train", "eval after", "report"}
 

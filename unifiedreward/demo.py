@@ -665,15 +665,18 @@ def plot_accuracy(before: Mapping[str, Any], after: Mapping[str, Any], path: Pat
         (left, "pair", "accuracy", "pair-rank accuracy (held out)", 0.5),
         (right, "point", "spearman", "point-score Spearman (held out)", 0.0),
     ):
+        lowest = 0.0
         for offset, data, name, color in ((-0.2, before, "before", "#bbbbbb"), (0.2, after, "after", "#2ca02c")):
-            values = [data[t][key][sub] or 0.0 for t in TASK_LABELS]
+            raw = [data[t][key][sub] for t in TASK_LABELS]
+            values = [v if v is not None else 0.0 for v in raw]
+            lowest = min(lowest, *values)
             bars = ax.bar([x + offset for x in xs], values, width=0.4, label=name, color=color)
-            for bar, value in zip(bars, values, strict=True):
-                ax.annotate(f"{value:.2f}", (bar.get_x() + bar.get_width() / 2, value), ha="center", va="bottom",
-                            fontsize=7)  # fmt: skip
+            for bar, value, shown in zip(bars, values, raw, strict=True):
+                ax.annotate("n/a" if shown is None else f"{value:.2f}", (bar.get_x() + bar.get_width() / 2, value),
+                            ha="center", va="bottom" if value >= 0 else "top", fontsize=7)  # fmt: skip
         ax.axhline(floor, color="#d62728", linestyle="--", linewidth=1, label="chance")
         ax.set_xticks(list(xs), labels, fontsize=8)
-        ax.set_ylim(min(0.0, floor), 1.2)
+        ax.set_ylim(lowest - 0.1 if lowest < 0 else 0.0, 1.2)
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=7, loc="upper center", ncols=3)
     fig.tight_layout()

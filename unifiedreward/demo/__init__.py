@@ -28,7 +28,7 @@ measured numbers, what limits them and the experiments behind them::
     python -m unifiedreward.demo --quick                 # a few steps on a tiny world (~10 s): checks the plumbing
     python -m unifiedreward.demo --difficulty full       # candidates may differ in shape, count, position, motion
     python -m unifiedreward.demo --scale 10 --only_data  # the same world 10x larger, as a stress / regression set
-    python -m unifiedreward.demo --train_minutes 60      # a longer training run
+    python -m unifiedreward.demo --train_minutes 25 --captioning_minutes 5  # ~27 min: reaches >= 97% on colour
 """
 
 from __future__ import annotations

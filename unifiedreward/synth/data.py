@@ -611,19 +611,9 @@ def _write_medium(medium: Scene | Clip, path: Path) -> None:
 
 def write_clip(frames: np.ndarray, path: str | Path, fps: int = VIDEO_FPS) -> Path:
     """Encode ``(T, H, W, 3)`` uint8 frames as an H.264 mp4 (yuv420p, CRF 12, every frame a keyframe)."""
-    import av
+    from unifiedreward.testing.media import write_video
 
-    path = Path(path)
-    height, width = frames.shape[1:3]
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps, options={"crf": "12", "g": "1"})
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    return write_video(path, frames, fps, "libx264", codec_options={"crf": "12", "g": "1"})
 
 
 def save_media(example: Example, folder: Path, relative_to: Path) -> list[str]:

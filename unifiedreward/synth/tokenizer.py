@@ -26,7 +26,6 @@ appended to the prompt in training or scored as a separate candidate by the judg
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -110,38 +109,9 @@ def train_bpe(texts: Iterable[str], num_merges: int = 400) -> tuple[dict[str, in
     Returns:
         ``(vocab, merges)``: ``<|endoftext|>`` = 0, the 256 byte symbols (sorted), then one token per merge.
     """
-    from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
-    from tokenizers.models import BPE
-    from tokenizers.trainers import BpeTrainer
-    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+    from unifiedreward.testing.tiny_models import train_byte_bpe
 
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    tok = Tokenizer(BPE(unk_token=None, continuing_subword_prefix="", end_of_word_suffix=""))
-    tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    trainer = BpeTrainer(
-        vocab_size=1 + len(alphabet) + num_merges,
-        min_frequency=2,
-        show_progress=False,
-        special_tokens=["<|endoftext|>"],
-        initial_alphabet=alphabet,
-        limit_alphabet=len(alphabet),
-    )
-    tok.train_from_iterator(list(texts), trainer=trainer)
-    model = json.loads(tok.to_str())["model"]
-    merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else (m[0], m[1]) for m in model["merges"]]
-    ordered = ["<|endoftext|>", *alphabet]
-    seen = set(ordered)
-    for left, right in merges:
-        if left + right not in seen:
-            seen.add(left + right)
-            ordered.append(left + right)
-    return {token: i for i, token in enumerate(ordered)}, merges  # type: ignore[return-value]
+    return train_byte_bpe(texts, num_merges)
 
 
 def _split_digits(piece: str) -> list[str]:

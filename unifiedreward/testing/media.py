@@ -121,7 +121,13 @@ def square_center(frame: np.ndarray, threshold: int = SQUARE_THRESHOLD) -> tuple
 
 
 def write_video(
-    path: str | os.PathLike, frames: np.ndarray, fps: int = 8, codec: str = "libx264", *, faststart: bool = False
+    path: str | os.PathLike,
+    frames: np.ndarray,
+    fps: int = 8,
+    codec: str = "libx264",
+    *,
+    faststart: bool = False,
+    codec_options: dict[str, str] | None = None,
 ) -> Path:
     """Encode ``(T, H, W, 3)`` uint8 RGB frames into a video file with PyAV (pixel format yuv420p).
 
@@ -136,6 +142,7 @@ def write_video(
             the PyAV build falls back to ``"mpeg4"``.
         faststart: for mp4, put the index (``moov``) before the frames, as web videos do. A truncated copy of such a
             file still opens and declares every frame, but the later frames are missing.
+        codec_options: encoder options, e.g. ``{"crf": "12", "g": "1"}`` (near-lossless, every frame a keyframe).
 
     Returns:
         ``Path(path)``.
@@ -157,7 +164,7 @@ def write_video(
     path = Path(path)
     options = {"movflags": "faststart"} if faststart else {}
     with av.open(str(path), mode="w", options=options) as container:
-        stream = container.add_stream(codec, rate=fps)
+        stream = container.add_stream(codec, rate=fps, options=dict(codec_options or {}))
         stream.width = width
         stream.height = height
         stream.pix_fmt = "yuv420p"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -163,17 +163,14 @@ The final line of your answer must contain only the decision, with no extra word
 """
 
 
-@functools.lru_cache(maxsize=1)
-def _train_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """Learn the tiny tokenizer's byte-level BPE vocabulary and merges from ``_MERGE_CORPUS``.
+def train_byte_bpe(texts: Iterable[str], num_merges: int) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """Learn byte-level BPE merges from ``texts`` with the exact normalizer and pre-tokenizer of ``Qwen2Tokenizer``.
 
-    Uses the ``tokenizers`` BPE trainer with the exact normalizer and pre-tokenizer of ``Qwen2Tokenizer``, so the
-    learned merges apply to Qwen-style pre-tokenized words. The trainer is deterministic for a fixed input
-    (checked across processes and hash seeds); the result is cached, callers must not mutate it.
+    The ``tokenizers`` trainer is deterministic for a fixed input (checked across processes and hash seeds).
 
     Returns:
         ``(vocab, merges)``: token -> id (``<|endoftext|>`` is 0, then the 256 byte symbols, then one token per
-        merge) and the ordered list of merges.
+        merge) and the ordered list of merges (at most ``num_merges``: fewer when no pair is seen twice).
     """
     from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
     from tokenizers.models import BPE
@@ -190,14 +187,14 @@ def _train_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
         ]
     )
     trainer = BpeTrainer(
-        vocab_size=1 + len(alphabet) + _NUM_MERGES,
+        vocab_size=1 + len(alphabet) + num_merges,
         min_frequency=2,
         show_progress=False,
         special_tokens=["<|endoftext|>"],
         initial_alphabet=alphabet,
         limit_alphabet=len(alphabet),
     )
-    trainer_tok.train_from_iterator(_MERGE_CORPUS.splitlines(keepends=True), trainer=trainer)
+    trainer_tok.train_from_iterator(list(texts), trainer=trainer)
     model = json.loads(trainer_tok.to_str())["model"]
     merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else (m[0], m[1]) for m in model["merges"]]
     vocab = dict(model["vocab"])
@@ -213,7 +210,13 @@ def _train_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
     missing = set(vocab) - seen
     if missing:  # pragma: no cover - would mean the trainer produced tokens that are neither bytes nor merges
         raise RuntimeError(f"unexpected tokens from the BPE trainer: {sorted(missing)[:5]}")
-    return {token: i for i, token in enumerate(ordered)}, merges
+    return {token: i for i, token in enumerate(ordered)}, merges  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=1)
+def _train_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """The tiny tokenizer's vocabulary and merges, learned from ``_MERGE_CORPUS`` (cached; do not mutate)."""
+    return train_byte_bpe(_MERGE_CORPUS.splitlines(keepends=True), _NUM_MERGES)
 
 
 def build_tiny_tokenizer(extra_special_tokens: Sequence[str] = ()) -> Qwen2Tokenizer:

@@ -12,6 +12,9 @@ Measured figures:
   (b) batched: :class:`TransformersBackend` with ``--batch_size`` pairs per call, same token count, batched vision
       attention and per-call vision feature reuse (on by default);
   (c) fast path: :meth:`TransformersBackend.score`, P(first)/P(second)/P(tie) from logits, no decoding;
+  (d) the 0-100 point scale: :func:`unifiedreward.judge.scoring.score_candidates` over the 101 candidates
+      ``" 0" .. " 100"`` for ``--batch_size`` prompts, at ``--max_rows`` cache rows per candidate forward, with the
+      peak CUDA memory it allocated on top of the model (``--max_rows 0`` skips it);
 and the vision/language split of one batched forward (CUDA events / wall time around the vision tower).
 """
 
@@ -90,6 +93,27 @@ def vision_split(model, processor, prompts, device: str) -> tuple[float, float]:
     return total, spent["vision"]
 
 
+def point_scale_prompts(prompts, processor):
+    """A callable ``(model, max_rows) -> (B, 101)`` scoring the 0-100 scale after ``Final Score:``."""
+    from unifiedreward.judge.scoring import candidate_token_ids, score_candidates
+
+    candidates = candidate_token_ids(processor.tokenizer, [f" {v}" for v in range(101)])
+    prefixes = ["Final Score:"] * len(prompts)
+    return lambda model, max_rows: score_candidates(model, processor, prompts, candidates,
+                                                    assistant_prefixes=prefixes, max_rows=max_rows)  # fmt: skip
+
+
+def peak_memory(fn, device: str) -> float | None:
+    """Bytes of CUDA memory ``fn`` allocated at its peak, above what was allocated before (``None`` on CPU)."""
+    if not device.startswith("cuda"):
+        return None
+    torch.cuda.empty_cache()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    fn()
+    return torch.cuda.max_memory_allocated() - before
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shape", choices=["tiny", "7b"], default="tiny", help="Model shape (random weights).")
@@ -101,6 +125,7 @@ def main() -> None:
     parser.add_argument("--new_tokens", type=int, default=8, help="Tokens generated per answer in (a) and (b).")
     parser.add_argument("--repeats", type=int, default=2, help="Timed repetitions (after one warm-up).")
     parser.add_argument("--skip_upstream", action="store_true", help="Skip (a), which is slow on big models.")
+    parser.add_argument("--max_rows", type=int, default=64, help="(d): cache rows per candidate forward; 0 skips (d).")
     args = parser.parse_args()
     dtype = getattr(torch, args.dtype) if args.dtype else (torch.bfloat16 if args.device.startswith("cuda") else
                                                            torch.float32)  # fmt: skip
@@ -109,7 +134,9 @@ def main() -> None:
     from unifiedreward.protocol import get_template
 
     model, processor = build(args.shape, args.device, dtype)
-    model.generation_config.min_new_tokens = args.new_tokens  # equal answer lengths: EOS cannot end an answer early
+    # equal answer lengths: without an end-of-sequence id no answer ends early (the backend passes min_new_tokens=0
+    # explicitly, so the checkpoint's min_new_tokens cannot be used for this)
+    model.generation_config.eos_token_id = None
     prompts = make_pairs(args.pairs, args.image_size)
     config = GenerationConfig(max_new_tokens=args.new_tokens)
     candidates = list(get_template("T-IG-PAIR-QWEN").answer.candidates.values())
@@ -128,10 +155,19 @@ def main() -> None:
                  timed(lambda: batched.generate(prompts, config), args.device, args.repeats)))  # fmt: skip
     rows.append((f"(c) fast path (logits), batch {args.batch_size}",
                  timed(lambda: batched.score(prompts, candidates), args.device, args.repeats)))  # fmt: skip
+    peak = None
+    if args.max_rows > 0:
+        scale = point_scale_prompts(prompts[: args.batch_size], processor)
+        rows.append((f"(d) 0-100 scale, max_rows {args.max_rows}", timed(lambda: scale(model, args.max_rows),
+                                                                       args.device, args.repeats)))  # fmt: skip
+        peak = peak_memory(lambda: scale(model, args.max_rows), args.device)
     base = rows[0][1]
     print(f"{'method':<40} {'s/run':>8} {'pairs/s':>9} {'speedup':>8}")
     for name, seconds in rows:
         print(f"{name:<40} {seconds:>8.3f} {args.pairs / seconds:>9.2f} {base / seconds:>7.1f}x")
+    if peak is not None:
+        print(f"(d) peak memory above the model: {peak / 2**30:.2f} GiB ({min(args.batch_size, args.pairs)} prompts "
+              f"x 101 candidates, max_rows {args.max_rows})")  # fmt: skip
     total, vision = vision_split(model, processor, prompts[: args.batch_size], args.device)
     print(f"one batched forward of {min(args.batch_size, args.pairs)} pairs: {total * 1e3:.1f} ms, vision tower "
           f"{vision * 1e3:.1f} ms ({100 * vision / total:.0f}%), language model {1e3 * (total - vision):.1f} ms")  # fmt: skip

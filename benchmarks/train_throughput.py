@@ -31,12 +31,24 @@ random weights and the tiny tokenizer (its ids are a subset of the 152,064-entry
 image-processor geometry. Full fine-tuning with AdamW needs ~16 bytes per parameter (it does not fit one 80 GB
 GPU without DeepSpeed); ``--optim sgd`` (no optimizer state) keeps the forward/backward cost, which MFU measures.
 ``--text_layers`` / ``--vision_depth`` shrink the 7B shape (e.g. to check the script on a CPU: 1 and 1).
+
+``--workload demo`` measures the demo's target workload instead: the synthetic world and model of
+``python -m unifiedreward.demo`` (built with :mod:`unifiedreward.synth`, ``--demo_records`` records per task x mode,
+half as many captioning records per kind), the demo's stage-2 flags (its judging mixture, batch size, DataLoader
+workers, ``model_max_length``, frames) and three data paths: ``live`` (media decoded and the processor run for every
+sample), ``cache-cold`` (the first epoch through ``--sample_cache_dir``: encoded and written) and ``cache-warm``
+(a later epoch or run: read back). Reported per path: data-only samples/s (the DataLoader alone, as the trainer
+configures it) and training samples/s (wall time of ``--steps`` steps after ``--warmup``), split into the model's
+forward/backward/optimizer time and the time the step waited for data.
+
+    python benchmarks/train_throughput.py --workload demo --threads 2      # 2 CPU cores, a few minutes
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
@@ -174,6 +186,139 @@ def run_mode(mode: str, model, processor, dataset, args, device: str, dtype: tor
     return result
 
 
+# ------------------------------------------------------------------------------------------------- demo workload
+def build_demo(root: Path, records: int, seed: int = 0) -> list[str]:
+    """Write the demo's world and initial model under ``root``; returns the demo's stage-2 training flags."""
+    from unifiedreward.demo import make_model, make_world
+    from unifiedreward.demo.args import DemoArguments, resolve
+    from unifiedreward.demo.training import plan_stages, train_argv
+
+    args = resolve(DemoArguments(output_dir=str(root), seed=seed, num_train=records, num_captions=max(1, records // 2),
+                                 num_eval=1, num_eval_point=1))  # fmt: skip
+    data, _, _ = make_world(args, root)
+    make_model(args, root / "model" / "init")
+    stage = plan_stages(args, data)[-1]  # the judging stage: the whole mixture
+    argv = train_argv(args, root / "model" / "init", stage, root / "run", root / "cache")
+    return [a for a in argv if a not in ("--sample_cache_dir", str(root / "cache"))]
+
+
+def data_only(dataset, training_args, batches: int) -> float:
+    """Samples/s of the DataLoader alone (shuffled, the trainer's batch size and worker count)."""
+    from unifiedreward.data.sft import SFTCollator
+
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=training_args.per_device_train_batch_size, shuffle=True,
+        generator=torch.Generator().manual_seed(0), num_workers=training_args.dataloader_num_workers,
+        collate_fn=SFTCollator(dataset.pad_token_id),
+    )  # fmt: skip
+    start, samples = time.perf_counter(), 0
+    for number, batch in enumerate(loader):
+        samples += batch["input_ids"].shape[0]
+        if number + 1 == batches:
+            break
+    return samples / (time.perf_counter() - start)
+
+
+def train_demo(dataset, processor, model_dir: str, training_args, steps: int, warmup: int) -> dict:
+    """Train ``steps`` steps; wall samples/s after ``warmup`` steps, and the model's share of the time."""
+    from transformers import TrainerCallback
+
+    from unifiedreward.data.sft import SFTCollator
+    from unifiedreward.modeling import load_reward_model
+    from unifiedreward.train import RewardSFTTrainer
+
+    begins: list[float] = []
+    ends: list[float] = []
+    sizes: list[int] = []
+    forward: list[float] = []
+    step_calls: list[float] = []
+
+    class Measured(RewardSFTTrainer):
+        def training_step(self, model, inputs, num_items_in_batch=None):  # forward + backward
+            sizes.append(int(inputs["input_ids"].shape[0]))
+            start = time.perf_counter()
+            loss = super().training_step(model, inputs, num_items_in_batch)
+            step_calls.append(time.perf_counter() - start)
+            return loss
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # forward
+            start = time.perf_counter()
+            out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            forward.append(time.perf_counter() - start)
+            return out
+
+    class Timer(TrainerCallback):  # the batch is fetched before on_step_begin: begin..end is the model's time
+        def on_step_begin(self, *_, **__):
+            begins.append(time.perf_counter())
+
+        def on_step_end(self, *_, **__):
+            ends.append(time.perf_counter())
+
+    model, _ = load_reward_model(model_dir)
+    training_args.max_steps = steps
+    trainer = Measured(model=model.train(), args=training_args, train_dataset=dataset, processing_class=processor,
+                       data_collator=SFTCollator(dataset.pad_token_id), callbacks=[Timer()])  # fmt: skip
+    trainer.train()
+    wall = ends[-1] - ends[warmup - 1]
+    model_time = sum(e - b for b, e in zip(begins[warmup:], ends[warmup:], strict=True))
+    samples, timed = sum(sizes[warmup:]), steps - warmup
+    fwd, fwd_bwd = sum(forward[warmup:]), sum(step_calls[warmup:])
+    return {"samples_per_s": samples / wall, "model_s_per_step": model_time / timed,
+            "forward_s": fwd / timed, "backward_s": (fwd_bwd - fwd) / timed,
+            "optimizer_s": (model_time - fwd_bwd) / timed,
+            "data_wait_s_per_step": (wall - model_time) / timed}  # fmt: skip
+
+
+def run_demo(args) -> None:
+    """The ``--workload demo`` measurement (see the module docstring); prints one table."""
+    import dataclasses
+
+    from unifiedreward.modeling import load_reward_model, model_family
+    from unifiedreward.train import build_dataset, parse_train_args
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        argv = build_demo(root, args.demo_records)
+        model_args, data_args, training_args = parse_train_args(argv + ["--disable_tqdm", "true"])
+        model, processor = load_reward_model(model_args.model_name_or_path)
+        family = model_family(model)
+        cache_args = dataclasses.replace(data_args, sample_cache_dir=str(root / "cache"))
+        live = build_dataset(data_args, processor, family)
+        print(f"machine: {platform.processor() or 'cpu'}, {os.cpu_count()} cores visible | torch {torch.__version__} | "
+              f"threads {torch.get_num_threads()} | demo model {model.num_parameters():,} params | {len(live)} records "
+              f"(judging mixture, {args.demo_records}/task x mode) | batch {training_args.per_device_train_batch_size}, "
+              f"{training_args.dataloader_num_workers} DataLoader worker(s)")  # fmt: skip
+        batches = args.data_batches
+        cold = build_dataset(cache_args, processor, family)  # first epoch: encoded and written
+        rows = {"cache-cold": {"data_samples_per_s": data_only(cold, training_args, batches)}}
+        for index in range(len(cold)):  # the rest of the first epoch (not timed)
+            cold[index]
+        cached = build_dataset(cache_args, processor, family)  # a later epoch or run
+        rows["live"], rows["cache-warm"] = {}, {}
+        # alternate the two paths and keep each one's best round: the cores are shared with other jobs
+        for round_number in range(args.rounds):
+            for name, dataset in (("live", live), ("cache-warm", cached)):
+                row = {"data_samples_per_s": data_only(dataset, training_args, batches)}
+                targs = dataclasses.replace(training_args, output_dir=str(root / "run" / f"{name}{round_number}"))
+                row |= train_demo(dataset, processor, model_args.model_name_or_path, targs, args.steps, args.warmup)
+                best = rows[name]
+                best["data_samples_per_s"] = max(best.get("data_samples_per_s", 0.0), row["data_samples_per_s"])
+                if row["samples_per_s"] > best.get("samples_per_s", 0.0):
+                    best |= {key: value for key, value in row.items() if key != "data_samples_per_s"}
+        size = sum(f.stat().st_size for f in cached.cache.folder.glob("*.bin"))
+    print(f"cache: {size / 2**20:.0f} MiB for {len(cached)} records ({size / len(cached) / 1024:.0f} KiB/sample)")
+    print(f"{'data path':<12} {'data-only samples/s':>20} {'train samples/s':>16} {'model s/step':>13} "
+          f"{'(fwd / bwd / optim)':>22} {'data wait s/step':>17}")  # fmt: skip
+    for name, row in rows.items():
+        split = f"{row['forward_s']:.3f} / {row['backward_s']:.3f} / {row['optimizer_s']:.3f}" if row.get("forward_s") else ""
+        train = (f"{row['samples_per_s']:>16.1f} {row['model_s_per_step']:>13.3f} {split:>22} "
+                 f"{row['data_wait_s_per_step']:>17.3f}" if "samples_per_s" in row else "")  # fmt: skip
+        print(f"{name:<12} {row['data_samples_per_s']:>20.1f} {train}")
+    warm, live_row = rows["cache-warm"], rows["live"]
+    print(f"speed-up with the warm cache: data-only x{warm['data_samples_per_s'] / live_row['data_samples_per_s']:.1f}, "
+          f"training x{warm['samples_per_s'] / live_row['samples_per_s']:.2f}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shape", choices=["tiny", "7b"], default="tiny", help="Model shape (random weights).")
@@ -202,7 +347,18 @@ def main() -> None:
     parser.add_argument("--text_layers", type=int, default=None, help="7b: fewer decoder layers (to fit memory).")
     parser.add_argument("--vision_depth", type=int, default=None, help="7b: fewer vision blocks.")
     parser.add_argument("--modes", default="random,group_by_length", help="Comma-separated samplers to compare.")
+    parser.add_argument("--workload", choices=["synthetic", "demo"], default="synthetic",
+                        help="synthetic: the sampler comparison above; demo: the demo's data with and without the "
+                        "sample cache.")  # fmt: skip
+    parser.add_argument("--demo_records", type=int, default=96, help="demo: training records per task x mode.")
+    parser.add_argument("--data_batches", type=int, default=40, help="demo: batches of the data-only measurement.")
+    parser.add_argument("--rounds", type=int, default=2, help="demo: alternating rounds per path (best one kept).")
     args = parser.parse_args()
+    if args.workload == "demo":
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        run_demo(args)
+        return
     device = args.device
     dtype = getattr(torch, args.dtype) if args.dtype else (torch.bfloat16 if device.startswith("cuda") else
                                                            torch.float32)  # fmt: skip

@@ -15,9 +15,16 @@ Behaviour per chat request, first match wins:
 
 A behaviour is a :class:`Reply` (text, finish reason, usage), :class:`Fail` (an HTTP error status with an
 OpenAI-style error body), :class:`Raw` (any bytes, for malformed bodies) or :class:`Delay` (sleep, then another
-behaviour; a sleep longer than the client timeout makes the client time out). Every request body received is
-recorded in :attr:`StubOpenAIServer.requests` (chat) and the request headers in :attr:`StubOpenAIServer.headers`;
-:attr:`StubOpenAIServer.max_in_flight` is the highest number of chat requests handled at once.
+behaviour; a sleep longer than the client timeout makes the client time out) or :class:`Gate` (wait at a
+``threading.Barrier``, then another behaviour: holds requests until a given number are in flight at once). Every
+request body received is recorded in :attr:`StubOpenAIServer.requests` (chat) and the request headers in
+:attr:`StubOpenAIServer.headers`.
+
+:attr:`StubOpenAIServer.max_in_flight` is the highest number of chat requests the server held at once. A request
+counts from when its body is read until just *before* its response is written: a client cannot send its next
+request on a connection slot before it has the response, so this count never exceeds the client's real
+concurrency (counting until after the write would let the client's next request overlap the old one's
+bookkeeping).
 """
 
 from __future__ import annotations
@@ -69,7 +76,20 @@ class Delay:
     then: Behaviour = field(default_factory=Reply)
 
 
-Behaviour = Reply | Fail | Raw | Delay
+@dataclass
+class Gate:
+    """Wait at ``barrier`` (up to ``timeout`` seconds; a broken barrier fails with HTTP 500), then behave as ``then``.
+
+    With ``threading.Barrier(k)`` shared by the first ``k`` requests, none is answered until ``k`` are in flight,
+    so a test of concurrency needs no sleeps.
+    """
+
+    barrier: threading.Barrier
+    then: Behaviour = field(default_factory=Reply)
+    timeout: float = 10.0
+
+
+Behaviour = Reply | Fail | Raw | Delay | Gate
 ReplyFn = Callable[[dict[str, Any], int], str | Behaviour]
 
 
@@ -243,16 +263,32 @@ class _Handler(BaseHTTPRequestHandler):
             stub.headers.append(dict(self.headers.items()))
             stub.in_flight += 1
             stub.max_in_flight = max(stub.max_in_flight, stub.in_flight)
+        done = False
         try:
-            self._respond(stub._next_behaviour(body, index), body, index)
-        finally:
+            behaviour = self._settle(stub._next_behaviour(body, index))
             with stub._lock:
                 stub.in_flight -= 1
+                done = True
+            self._respond(behaviour, body, index)
+        finally:
+            if not done:
+                with stub._lock:
+                    stub.in_flight -= 1
+
+    def _settle(self, behaviour: Behaviour) -> Behaviour:
+        """Run the waiting behaviours (delays, gates) and return the one that answers."""
+        while isinstance(behaviour, Delay | Gate):
+            if isinstance(behaviour, Delay):
+                self.stub.wait(behaviour.seconds)
+            else:
+                try:
+                    behaviour.barrier.wait(behaviour.timeout)
+                except threading.BrokenBarrierError:
+                    return Fail(500, "stub gate broken: fewer requests in flight than expected")
+            behaviour = behaviour.then
+        return behaviour
 
     def _respond(self, behaviour: Behaviour, body: dict[str, Any], index: int) -> None:
-        while isinstance(behaviour, Delay):
-            self.stub.wait(behaviour.seconds)
-            behaviour = behaviour.then
         if isinstance(behaviour, Fail):
             extra = {"Retry-After": behaviour.retry_after} if behaviour.retry_after is not None else None
             error = {"message": behaviour.message, "type": "StubError", "code": behaviour.status}

@@ -13,7 +13,7 @@ def test_quick_demo_writes_its_table_plots_and_examples(tmp_path, capsys):
     from unifiedreward.demo import TASK_LABELS, main
 
     out = tmp_path / "demo"
-    assert main(["--quick", "--output_dir", str(out), "--max_steps", "3"]) == 0
+    assert main(["--quick", "--output_dir", str(out), "--captioning_steps", "3", "--judging_steps", "3"]) == 0
     printed = capsys.readouterr().out
     assert "pair-rank accuracy before" in printed and "mean of the four" in printed
 
@@ -52,7 +52,12 @@ def test_quick_demo_writes_its_table_plots_and_examples(tmp_path, capsys):
     assert "image_generation_pair_rank" not in (out / "data" / "train" / "train_captioning.yaml").read_text()
     assert len(summary["examples"]) == 4 * 2 + 4
     assert all(isinstance(e["after_answer"], str) for e in summary["examples"])  # the generated answers, shown
-    assert "| image generation |" in (out / "results.md").read_text()
+    # the schedule is fixed in steps: each stage runs exactly its steps, stage 2 ends with a linear cooldown
+    assert "--max_steps 3" in first and "--max_steps 3" in second
+    assert "constant_with_warmup" in first and "warmup_stable_decay" in second and "--lr_scheduler_kwargs" in second
+    report = (out / "results.md").read_text()
+    assert "| image generation |" in report
+    assert "None" not in report  # every cell is a number or n/a
     assert set(summary["stages"]) == {"world", "model", "eval before", "train", "eval after", "report"}
 
 

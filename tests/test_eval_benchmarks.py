@@ -13,24 +13,24 @@ import csv
 import importlib.util
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from unifiedreward.errors import DataError
 from unifiedreward.eval.benchmarks import BENCHMARKS, get_benchmark
 from unifiedreward.eval.runner import (
     BackendArguments,
-    DataError,
     EvalArguments,
-    OutputError,
     find_data_files,
     load_items,
     predictions_path,
     run_benchmark,
 )
+from unifiedreward.judge.arguments import JudgeArguments
 from unifiedreward.judge.base import Generation
-from unifiedreward.judge.cli import JudgeArguments
 from unifiedreward.protocol import get_template
 from unifiedreward.testing.media import make_image, write_video
 
@@ -55,6 +55,10 @@ def _red_position(prompt) -> int | None:
     return None
 
 
+class SimulatedKill(BaseException):
+    """A process being killed: not an ``Exception``, so the judge's per-item error handling does not catch it."""
+
+
 class RedJudge:
     """Scripted backend: prefers the red image / video, or the answer containing GOOD, in the order shown.
 
@@ -70,7 +74,7 @@ class RedJudge:
     def generate(self, prompts, config):
         self.calls += 1
         if self.fail_on_call is not None and self.calls >= self.fail_on_call:
-            raise RuntimeError("simulated kill")
+            raise SimulatedKill("simulated kill")
         self.prompts += len(prompts)
         return [Generation(self.answer(prompt)) for prompt in prompts]
 
@@ -369,6 +373,28 @@ def test_genai_video_loaders_hub_urls_and_ur_json(genai_video, tmp_path):
     assert len(read_jsonl(predictions_path(tmp_path / "run"))) == 2
 
 
+def test_media_errors_are_judged_again_once_the_file_exists(genai_video, tmp_path):
+    bench = get_benchmark("genai_bench_video")
+    media = tmp_path / "media"
+    shutil.copytree(genai_video / "videos", media / "videos")
+    hub = tmp_path / "hub"
+    _hub_parquet(hub / "video_generation" / "test_v1-00000-of-00001.parquet", {
+        "prompt": ["p0", "p1"], "left_model": ["a", "a"], "right_model": ["b", "b"],
+        "left_video": ["0_l.mp4", "1_l.mp4"], "right_video": ["0_r.mp4", "late.mp4"],
+        "vote_type": ["leftvote", "rightvote"],
+    })  # fmt: skip
+    args = eval_args(hub, tmp_path / "run", media_root=str(media))
+    first = run_benchmark(bench, args, backend=RedJudge())
+    assert first["counts"]["media_errors"] == 1
+    shutil.copy(media / "videos" / "1_r.mp4", media / "videos" / "late.mp4")  # the missing file arrives
+    judge = RedJudge()
+    again = run_benchmark(bench, args, backend=judge)
+    assert judge.prompts == 1  # only the item that failed is judged again
+    records = read_jsonl(predictions_path(tmp_path / "run"))
+    assert sorted((r["id"], r["status"]) for r in records) == [("0", "valid"), ("1", "valid")]
+    assert again["counts"]["media_errors"] == 0 and again["counts"]["scored"] == 2
+
+
 def test_videogen_and_vlrb_loaders(videogen, vlrb, tmp_path):
     items = load_items(get_benchmark("videogen_rewardbench"), eval_args(videogen, tmp_path / "a"))
     assert [i.gold for i in items] == [r[0] for r in VIDEOGEN_ROWS]
@@ -487,7 +513,7 @@ def test_resume_after_interruption_equals_one_run(genai_image, tmp_path):
     bench = "genai_bench_image"
     single = run_benchmark(bench, eval_args(genai_image, tmp_path / "single"), backend=RedJudge())
     args = eval_args(genai_image, tmp_path / "resumed")
-    with pytest.raises(RuntimeError, match="simulated kill"):
+    with pytest.raises(SimulatedKill, match="simulated kill"):
         run_benchmark(bench, args, backend=RedJudge(fail_on_call=2))  # chunk 1 (2 items) written, then killed
     path = predictions_path(tmp_path / "resumed")
     assert len(read_jsonl(path)) == 2
@@ -499,7 +525,7 @@ def test_resume_after_interruption_equals_one_run(genai_image, tmp_path):
     assert read_jsonl(path) == read_jsonl(predictions_path(tmp_path / "single"))
     assert (resumed["metrics"], resumed["counts"]) == (single["metrics"], single["counts"])
     # a rerun with other settings is refused
-    with pytest.raises(OutputError, match="seed"):
+    with pytest.raises(DataError, match="seed"):
         run_benchmark(bench, eval_args(genai_image, tmp_path / "resumed", seed=1), backend=RedJudge())
 
 
@@ -522,7 +548,7 @@ def test_two_shards_and_merge_equal_one_run(vlrb, tmp_path):
 def test_merge_refuses_missing_shards(vlrb, tmp_path):
     out = tmp_path / "out"
     run_benchmark("vl_rewardbench", eval_args(vlrb, out, shard="0/3"), backend=RedJudge())
-    with pytest.raises(OutputError, match=r"shard\(s\) \[1, 2\]"):
+    with pytest.raises(DataError, match=r"shard\(s\) \[1, 2\]"):
         run_benchmark("vl_rewardbench", eval_args(vlrb, out, merge=True))
 
 

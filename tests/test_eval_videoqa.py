@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 from openai_stub import Fail, StubOpenAIServer, request_text
 
-from unifiedreward.errors import UnifiedRewardError
-from unifiedreward.eval.runner import DataError
+from unifiedreward.errors import DataError, UnifiedRewardError
 from unifiedreward.eval.videoqa import VideoQAArguments, answer_prompt, grade_prompt, load_qa_items, run_videoqa
 from unifiedreward.judge.base import Generation
 from unifiedreward.protocol import get_template

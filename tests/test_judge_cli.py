@@ -21,27 +21,23 @@ from openai_stub import StubOpenAIServer, request_text
 from unifiedreward.args import parse_args
 from unifiedreward.chat import ChatPrompt
 from unifiedreward.cli import main as cli_main
-from unifiedreward.errors import UnifiedRewardError
+from unifiedreward.errors import DataError, SettingsError, UnifiedRewardError
+from unifiedreward.io import parse_shard, read_jsonl, settings_path
+from unifiedreward.judge.arguments import JudgeArguments, judge_options
 from unifiedreward.judge.base import Generation
-from unifiedreward.judge.cli import (
-    RECORD_KEYS,
-    InputError,
-    InputRecord,
-    JudgeArguments,
-    OutputError,
-    judge_options,
-    merge_outputs,
-    parse_shard,
-    read_output,
-    result_record,
-    run_judge,
-    summary_path,
-)
 from unifiedreward.judge.cli import main as judge_main
+from unifiedreward.judge.cli import merge_outputs, run_judge
+from unifiedreward.judge.requests import InputRecord
+from unifiedreward.judge.results import RECORD_KEYS, result_record
+from unifiedreward.judge.summary import summary_path
 from unifiedreward.protocol import PairwiseResult, Verdict, get_template
 from unifiedreward.testing.media import make_frames, make_image, write_garbage, write_video
 
 pytestmark = pytest.mark.smoke
+
+
+class SimulatedKill(BaseException):
+    """Stops a run like Ctrl-C or a kill would (a ``BaseException``: the judge does not turn it into a record)."""
 
 
 class FakeBackend:
@@ -59,7 +55,7 @@ class FakeBackend:
     def generate(self, prompts, config):
         self.calls += 1
         if self.fail_on_call is not None and self.calls >= self.fail_on_call:
-            raise RuntimeError("simulated kill")
+            raise SimulatedKill("simulated kill")
         self.prompts.extend(prompts)
         return [Generation(self.answer(prompt)) for prompt in prompts]
 
@@ -225,7 +221,7 @@ def test_malformed_line_fails_before_judging(tmp_path, media, line, message):
     rows = [json.dumps(make_requests(1)[0]), "", line]
     source = write_jsonl(tmp_path / "requests.jsonl", rows)
     output = tmp_path / "results.jsonl"
-    with pytest.raises(InputError) as caught:
+    with pytest.raises(DataError) as caught:
         run_judge(make_args(source, output, media_root=str(media)), backend=NoBackend())
     assert re.search(rf"requests\.jsonl:3: .*{re.escape(message)}", str(caught.value)), str(caught.value)
     assert not output.exists()
@@ -239,6 +235,29 @@ def test_cli_reports_input_errors_with_exit_status_1(tmp_path, capsys):
     assert "requests.jsonl:1: missing 'task'" in err and "requests.jsonl:1: missing 'mode'" in err
 
 
+@pytest.mark.parametrize(
+    ("flag", "message"), [({"video_fps": 0.0}, "--video_fps"), ({"max_pixels": 0}, "--max_pixels")]
+)
+def test_bad_media_flags_fail_before_anything_is_written(tmp_path, media, flag, message):
+    source = write_jsonl(media / "flags.jsonl", make_requests(2))
+    output = tmp_path / "results.jsonl"
+    with pytest.raises(ValueError, match=message):
+        run_judge(make_args(source, output, **flag), backend=NoBackend())
+    assert not output.exists() and not settings_path(output).exists()
+
+
+def test_media_are_found_by_name_under_the_media_root(tmp_path, media):
+    """Media go through ``unifiedreward.media.resolve_media``: a path that does not exist as written is looked up by
+    file name in the root's ``images/`` folder, like the benchmark runner does."""
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "only_here.png").write_bytes((media / "red.png").read_bytes())
+    row = {"id": "a", "task": "image_generation", "mode": "point_score", "images": ["elsewhere/only_here.png"],
+           "prompt": "a red circle"}  # fmt: skip
+    source = write_jsonl(tmp_path / "requests.jsonl", [row])
+    run_judge(make_args(source, tmp_path / "results.jsonl"), backend=FakeBackend())
+    assert records_of(tmp_path / "results.jsonl")[0]["status"] == "valid"
+
+
 # ------------------------------------------------------------------------------------------------------- resume
 def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, media):
     source = write_jsonl(media / "resume.jsonl", make_requests(10, bad_media=(4,)))
@@ -246,7 +265,7 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, media):
     run_judge(make_args(source, reference), backend=FakeBackend())
 
     output = tmp_path / "resumed.jsonl"
-    with pytest.raises(RuntimeError, match="simulated kill"):
+    with pytest.raises(SimulatedKill, match="simulated kill"):
         run_judge(make_args(source, output), backend=FakeBackend(fail_on_call=2))
     assert [r["id"] for r in records_of(output)] == ["r0", "r1", "r2"]  # the first chunk survived the kill
 
@@ -267,10 +286,10 @@ def test_truncated_last_line_is_dropped_and_judged_again(tmp_path, media, caplog
     lines = output.read_text().splitlines(keepends=True)
     output.write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])  # killed while writing
 
-    with pytest.raises(OutputError, match="interrupted write"):
-        read_output(output)
+    with pytest.raises(DataError, match="interrupted write"):
+        read_jsonl(output)
     backend = FakeBackend()
-    with caplog.at_level(logging.WARNING, logger="unifiedreward.judge.cli"):
+    with caplog.at_level(logging.WARNING, logger="unifiedreward.io.files"):
         summary = run_judge(make_args(source, output), backend=backend)
     assert "line 5 is incomplete" in caplog.text
     assert (summary["skipped_done"], summary["judged"], len(backend.prompts)) == (4, 1, 1)
@@ -278,7 +297,7 @@ def test_truncated_last_line_is_dropped_and_judged_again(tmp_path, media, caplog
 
     # damage before the last line is not guessed at
     output.write_text(output.read_text().replace('"r1"', '"r1', 1))
-    with pytest.raises(OutputError, match=r"results.jsonl:2: not a JSON result record"):
+    with pytest.raises(DataError, match=r"results.jsonl:2: not a JSON object"):
         run_judge(make_args(source, output), backend=NoBackend())
 
 
@@ -300,23 +319,31 @@ def test_shards_cover_every_id_once_and_merge_restores_input_order(tmp_path, med
     assert sorted(map(str, ids)) == sorted(str(row["id"]) for row in rows) and len(ids) == len(set(ids)) == 11
 
     # an output of another shard is refused, not silently mixed
-    with pytest.raises(OutputError, match="not in shard 1/4 of the input"):
+    with pytest.raises(SettingsError, match="shard: '0/4' -> '1/4'"):
         run_judge(make_args(source, shards[0], shard="1/4"), backend=NoBackend())
+    # without its settings file (an output of an older version), the ids give it away
+    settings_file = settings_path(shards[0])
+    stored = settings_file.read_bytes()
+    settings_file.unlink()
+    with pytest.raises(DataError, match="not among the 3 items of this run: wrong --output, --input or --shard"):
+        run_judge(make_args(source, shards[0], shard="1/4"), backend=NoBackend())
+    assert not settings_file.exists()  # nothing written for a refused output
+    settings_file.write_bytes(stored)
 
     merged = tmp_path / "merged.jsonl"
     summary = merge_outputs(shards, merged, source)
     assert records_of(merged) == records_of(reference)  # same records, in input order
     assert summary["missing"] == 0 and summary["results"] == json.loads(summary_path(reference).read_text())["results"]
 
-    with pytest.raises(OutputError, match="already in"):
+    with pytest.raises(DataError, match="already in"):
         merge_outputs([*shards, shards[2]], tmp_path / "dup.jsonl", source)
-    with pytest.raises(OutputError, match="2 of 11 input id"):
+    with pytest.raises(DataError, match=r"2 of 11 id\(s\) are in none"):
         merge_outputs(shards[:3], tmp_path / "partial.jsonl", source)
     assert not (tmp_path / "dup.jsonl").exists() and not (tmp_path / "partial.jsonl").exists()
     partial = merge_outputs(shards[:3], tmp_path / "partial.jsonl", source, allow_missing=True)
     assert partial["missing"] == 2 and len(records_of(tmp_path / "partial.jsonl")) == 9
     other = write_jsonl(tmp_path / "other.jsonl", make_requests(3))
-    with pytest.raises(OutputError, match="is not in"):
+    with pytest.raises(DataError, match="is not among the expected ids"):
         merge_outputs(shards, tmp_path / "foreign.jsonl", other)
 
     # the CLI form
@@ -325,6 +352,83 @@ def test_shards_cover_every_id_once_and_merge_restores_input_order(tmp_path, med
         == 0
     )
     assert records_of(tmp_path / "cli.jsonl") == records_of(reference)
+
+
+# ---------------------------------------------------------------------------------------------------- settings
+@pytest.mark.parametrize(
+    ("change", "listed"),
+    [
+        ({"model": "other-checkpoint"}, "model: 'ckpt-a' -> 'other-checkpoint'"),
+        ({"order": "random"}, "order: 'as_given' -> 'random'"),
+        ({"scoring": "probabilities"}, "scoring: 'generate' -> 'probabilities'"),
+        ({"version": "2.0"}, "version: '1.0' -> '2.0'"),
+        ({"family": "llava"}, "family: 'qwen' -> 'llava'"),
+        ({"seed": 1}, "seed: 0 -> 1"),
+        ({"max_new_tokens": 64}, "max_new_tokens: 512 -> 64"),
+        ({"num_frames": 4}, "num_frames: 8 -> 4"),
+        ({"video_fps": 2.0}, "video_fps: None -> 2.0"),
+        ({"max_pixels": 4096}, "max_pixels: None -> 4096"),
+        ({"shard": "0/1"}, "shard: None -> '0/1'"),
+    ],
+)
+def test_resume_with_other_settings_is_refused(tmp_path, media, capsys, change, listed):
+    source = write_jsonl(media / "settings.jsonl", make_requests(4))
+    output = tmp_path / "results.jsonl"
+    with pytest.raises(SimulatedKill):
+        run_judge(make_args(source, output, model="ckpt-a"), backend=FakeBackend(fail_on_call=2))
+    before = output.read_bytes()
+    flags = {"model": "ckpt-a", "family": "qwen", **change}
+    with pytest.raises(SettingsError) as caught:
+        run_judge(make_args(source, output, **flags), backend=NoBackend())
+    assert listed in str(caught.value) and "--overwrite" in str(caught.value)
+    assert list(caught.value.changed) == list(change)
+    assert output.read_bytes() == before  # refused before anything was touched
+    argv = ["--input", str(source), "--output", str(output), "--no_progress"]
+    assert judge_main(argv + [f"--{name}={value}" for name, value in flags.items()]) == 1  # before loading a model
+    assert listed in capsys.readouterr().err
+    assert output.read_bytes() == before
+
+
+def test_resume_with_same_settings_and_overwrite(tmp_path, media):
+    source = write_jsonl(media / "settings_same.jsonl", make_requests(6))
+    reference = tmp_path / "reference.jsonl"
+    run_judge(make_args(source, reference, model="ckpt-a", order="random", seed=3), backend=FakeBackend())
+    output = tmp_path / "results.jsonl"
+    with pytest.raises(SimulatedKill):
+        run_judge(make_args(source, output, model="ckpt-a", order="random", seed=3), backend=FakeBackend(2))
+    stored = json.loads(settings_path(output).read_text())
+    assert stored["model"] == "ckpt-a" and stored["input"] == str(source.resolve()) and stored["family"] == "qwen"
+    # the same settings resume; batch size, chunking, workers and the media root may change
+    same = make_args(source, output, model="ckpt-a", order="random", seed=3, chunk_size=4, num_workers=0,
+                     batch_size=2, media_root=str(media))  # fmt: skip
+    summary = run_judge(same, backend=FakeBackend())
+    assert (summary["skipped_done"], summary["judged"]) == (3, 3)
+    assert output.read_bytes() == reference.read_bytes()
+    # another input file with the same requests is another run
+    copy = write_jsonl(media / "settings_copy.jsonl", make_requests(6))
+    with pytest.raises(SettingsError, match=r"input: '.*settings_same\.jsonl' -> '.*settings_copy\.jsonl'"):
+        run_judge(make_args(copy, output, model="ckpt-a", order="random", seed=3), backend=NoBackend())
+    # --overwrite starts over with the new settings
+    backend = FakeBackend()
+    summary = run_judge(make_args(source, output, model="ckpt-b", overwrite=True), backend=backend)
+    assert (summary["skipped_done"], summary["judged"], len(backend.prompts)) == (0, 6, 6)
+    assert json.loads(settings_path(output).read_text())["model"] == "ckpt-b"
+
+
+def test_merge_refuses_shards_with_other_settings(tmp_path, media):
+    source = write_jsonl(media / "merge_settings.jsonl", make_requests(4))
+    first, second = tmp_path / "s0.jsonl", tmp_path / "s1.jsonl"
+    run_judge(make_args(source, first, shard="0/2"), backend=FakeBackend())
+    run_judge(make_args(source, second, shard="1/2", version="2.0"), backend=FakeBackend())
+    with pytest.raises(SettingsError, match=r"version: '1.0' in .*s0\.jsonl, '2.0' in .*s1\.jsonl"):
+        merge_outputs([first, second], tmp_path / "merged.jsonl", source)
+    assert not (tmp_path / "merged.jsonl").exists()
+    run_judge(make_args(source, second, shard="1/2", overwrite=True), backend=FakeBackend())
+    merged = tmp_path / "merged.jsonl"
+    merge_outputs([first, second], merged, source)
+    assert json.loads(settings_path(merged).read_text())["shard"] is None
+    summary = run_judge(make_args(source, merged), backend=NoBackend())  # the merged file resumes unsharded
+    assert (summary["skipped_done"], summary["judged"]) == (4, 0)
 
 
 def test_parse_shard():
@@ -356,7 +460,7 @@ def test_random_order_is_reproducible_across_resume(tmp_path, media):
     reference = tmp_path / "reference.jsonl"
     run_judge(make_args(source, reference, order="random", seed=5), backend=FakeBackend())
     output = tmp_path / "resumed.jsonl"
-    with pytest.raises(RuntimeError):
+    with pytest.raises(SimulatedKill):
         run_judge(make_args(source, output, order="random", seed=5, chunk_size=2), backend=FakeBackend(2))
     run_judge(make_args(source, output, order="random", seed=5, chunk_size=5), backend=FakeBackend())
     records = records_of(output)

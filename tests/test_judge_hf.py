@@ -214,3 +214,73 @@ def test_v2_and_think_templates_give_typed_results(version, task, mode, template
     result = judge.judge_one(request)
     assert isinstance(result, result_type)
     assert result == parse_answer(template, result.raw)
+
+
+def _sliver():
+    """An image the Qwen processor rejects: ``ValueError: absolute aspect ratio must be smaller than 200``."""
+    return make_image(2, 600, (0, 0, 0))
+
+
+@pytest.mark.parametrize("scoring", ["generate", "probabilities"])
+def test_one_bad_image_fails_only_its_request(scoring, tiny_models, media):
+    """A processor error on one item (extreme aspect ratio) gives that request an invalid result naming the error;
+    the other requests of the batch get exactly the results they get without it."""
+    model, processor = tiny_models("qwen2_5_vl")
+    images, _ = media
+    good = [JudgeRequest("image_generation", "pair_rank", images=images, fields={"prompt": f"c{i}"}, id=f"ok-{i}")
+            for i in range(3)]  # fmt: skip
+    bad = JudgeRequest("image_generation", "pair_rank", images=[images[0], _sliver()], fields={"prompt": "c"},
+                       id="bad")  # fmt: skip
+    judge = RewardJudge(TransformersBackend(model, processor, batch_size=4), generation=GEN, scoring=scoring)
+    expected = judge.judge(good)
+    results = judge.judge([good[0], bad, good[1], good[2]])
+    assert results[1].status == "invalid" and "aspect ratio" in results[1].reason
+    assert [results[0], results[2], results[3]] == expected
+    if scoring == "probabilities":  # (a random model's generated text rarely parses)
+        assert all(result.valid for result in expected)
+
+
+def test_one_bad_image_in_point_scores_with_expected_score(tiny_models, media):
+    model, processor = tiny_models("qwen2_5_vl")
+    images, _ = media
+    good = JudgeRequest("image_generation", "point_score", images=images[:1], fields={"prompt": "c"}, id="ok")
+    bad = JudgeRequest("image_generation", "point_score", images=[_sliver()], fields={"prompt": "c"}, id="bad")
+    judge = RewardJudge(TransformersBackend(model, processor, batch_size=2), generation=GEN, scoring="probabilities")
+    first, second = judge.judge([bad, good])
+    assert isinstance(first, PointwiseResult) and not first.valid and "aspect ratio" in first.reason
+    assert second == judge.judge_one(good)
+
+
+def test_backend_reports_per_row_failures_in_generate_and_score(tiny_models, media, caplog):
+    model, processor = tiny_models("qwen2_5_vl")
+    images, _ = media
+    good = render_prompt("T-IG-PAIR-QWEN", images=images, prompt="x")
+    bad = render_prompt("T-IG-PAIR-QWEN", images=[images[0], _sliver()], prompt="x")
+    backend = TransformersBackend(model, processor, batch_size=3)
+    with caplog.at_level("WARNING", logger="unifiedreward.judge.hf_backend"):
+        out = backend.generate([good, bad, good], GEN)
+    assert out[0].ok and out[2].ok and out[0].text == out[2].text
+    assert not out[1].ok and out[1].error.startswith("ValueError: absolute aspect ratio")
+    assert "retrying its rows one by one" in caplog.text and "prompt 1 failed" in caplog.text
+    scores, errors = backend.score_with_errors([good, bad, good], ["Image 1 is better.", "Image 2 is better."])
+    assert errors[0] is None and errors[2] is None and "aspect ratio" in errors[1]
+    assert scores[1].isnan().all() and not scores[[0, 2]].isnan().any()
+    assert scores[0].tolist() == scores[2].tolist()
+
+
+class _RaisingBackend(_ScriptedBackend):
+    def generate(self, prompts, config):
+        raise RuntimeError("server exploded")
+
+    def score(self, prompts, candidates, *, assistant_prefixes=None):
+        raise RuntimeError("scoring exploded")
+
+
+@pytest.mark.parametrize("scoring", ["generate", "probabilities"])
+def test_a_backend_that_raises_gives_invalid_results_not_a_crash(scoring, media, caplog):
+    images, _ = media
+    request = JudgeRequest("image_generation", "pair_rank", images=images, fields={"prompt": "a"}, id="req-7")
+    with caplog.at_level("WARNING", logger="unifiedreward.judge.judge"):
+        [result] = RewardJudge(_RaisingBackend([]), scoring=scoring).judge([request])
+    assert not result.valid and "exploded" in result.reason
+    assert "request 'req-7' failed" in caplog.text

@@ -7,10 +7,11 @@ import io
 import logging
 import re
 import socket
+import threading
 
 import numpy as np
 import pytest
-from openai_stub import Delay, Fail, Raw, Reply, StubOpenAIServer, count_parts, request_text
+from openai_stub import Delay, Fail, Gate, Raw, Reply, StubOpenAIServer, count_parts, request_text
 from PIL import Image
 
 from unifiedreward.chat import ChatPrompt
@@ -197,6 +198,46 @@ def test_sampling_seed_and_extra_body(server):
     assert body["messages"] == [{"role": "user", "content": "hi"}]
 
 
+def test_every_decoding_setting_is_sent(server):
+    """The server's defaults (vLLM: the checkpoint's generation_config) must never decide how we decode."""
+    fast_backend(server).generate([text_prompt("x")], GREEDY)
+    config = GenerationConfig(max_new_tokens=9, temperature=0.8, top_p=0.5, top_k=7, repetition_penalty=1.1)
+    fast_backend(server).generate([text_prompt("y")], config)
+    greedy, sampled = server.requests
+    assert {k: greedy[k] for k in ("temperature", "top_p", "top_k", "repetition_penalty", "n")} == {
+        "temperature": 0.0, "top_p": 1.0, "top_k": -1, "repetition_penalty": 1.0, "n": 1}  # fmt: skip
+    assert {k: sampled[k] for k in ("max_tokens", "temperature", "top_p", "top_k", "repetition_penalty")} == {
+        "max_tokens": 9, "temperature": 0.8, "top_p": 0.5, "top_k": 7, "repetition_penalty": 1.1}  # fmt: skip
+
+
+def test_sample_sends_n_and_per_request_seeds(server):
+    def reply(body, index):
+        text = f"{request_text(body)}-s{body['seed']}"
+        choices = [{"index": j, "message": {"role": "assistant", "content": f"{text}-{j}"}, "finish_reason": "stop"}
+                   for j in reversed(range(body["n"]))]  # fmt: skip
+        return Raw({"id": f"c{index}", "choices": choices})
+
+    server.reply = reply
+    config = GenerationConfig(max_new_tokens=8, temperature=1.0, n=3, seed=99)
+    out = fast_backend(server).sample([text_prompt("a"), text_prompt("b")], config, seeds=[5, 6])
+    assert [[g.text for g in row] for row in out] == [[f"a-s5-{j}" for j in range(3)], [f"b-s6-{j}" for j in range(3)]]
+    assert all(g.meta["seed"] == seed for row, seed in zip(out, (5, 6), strict=True) for g in row)
+    assert sorted((b["n"], b["seed"]) for b in server.requests) == [(3, 5), (3, 6)]
+    # without per-request seeds, config.seed is every request's seed
+    fast_backend(server).sample([text_prompt("c")], config)
+    assert server.requests[-1]["seed"] == 99
+    with pytest.raises(ValueError, match="sample"):
+        fast_backend(server).generate([text_prompt("c")], config)
+    with pytest.raises(ValueError, match="seeds"):
+        fast_backend(server).sample([text_prompt("c")], config, seeds=[1, 2])
+
+
+def test_sample_with_too_few_choices_fails_the_request(server):
+    server.script(Raw({"choices": [{"index": 0, "message": {"content": "only one"}}]}))
+    [row] = fast_backend(server).sample([text_prompt("x")], GenerationConfig(temperature=1.0, n=2))
+    assert len(row) == 2 and all(not g.ok and "1 choices for n=2" in g.error for g in row)
+
+
 def test_api_key_from_environment(server, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "from-env")
     fast_backend(server).generate([text_prompt("x")], GREEDY)
@@ -206,16 +247,30 @@ def test_api_key_from_environment(server, monkeypatch):
 
 
 def test_batch_in_order_with_bounded_concurrency():
+    """Exactly ``max_concurrency`` requests are in flight at once: the first four are held at a barrier until all
+    four have arrived (so at least four run together, no sleeps), and the stub stops counting a request before it
+    answers (so the client's next request cannot be counted with it)."""
+    gate = threading.Barrier(4)
+
     def reply(body, index):
         item = int(re.search(r"item-(\d+)", request_text(body)).group(1))
-        return Delay(0.01 * ((item * 7) % 5) + 0.02, Reply(f"answer-{item}"))  # finish out of order
+        answer = Reply(f"answer-{item}")
+        return Gate(gate, answer) if index < 4 else answer
 
     with StubOpenAIServer(reply=reply) as stub:
         backend = fast_backend(stub, max_concurrency=4)
         gens = backend.generate([text_prompt(f"item-{i}") for i in range(20)], GREEDY)
     assert [g.text for g in gens] == [f"answer-{i}" for i in range(20)]
     assert len(stub.requests) == 20
-    assert 2 <= stub.max_in_flight <= 4
+    assert stub.max_in_flight == 4
+
+
+def test_in_flight_count_never_exceeds_one_sequential_client():
+    """The stub's count is bounded by the client: one worker sending 30 requests back to back is never counted
+    twice (the old stub counted a request until after its response was written, racing the next request)."""
+    with StubOpenAIServer(reply="ok") as stub:
+        fast_backend(stub, max_concurrency=1).generate([text_prompt(str(i)) for i in range(30)], GREEDY)
+    assert len(stub.requests) == 30 and stub.max_in_flight == 1
 
 
 def test_empty_batch(server):
@@ -280,16 +335,18 @@ def test_retry_after_header_is_honoured(server):
 
 
 def test_timeout_is_retried_then_reported(server):
-    server.script(Delay(2.0), Delay(2.0))
-    [gen] = fast_backend(server, timeout=0.2, max_retries=1).generate([text_prompt("x")], GREEDY)
+    # the stub holds each request far beyond the client's timeout (released when the server closes)
+    server.script(Delay(60.0), Delay(60.0))
+    [gen] = fast_backend(server, timeout=0.5, max_retries=1).generate([text_prompt("x")], GREEDY)
     assert gen.text is None
     assert "timed out" in gen.error and "2 attempts" in gen.error
     assert len(server.requests) == 2
 
 
 def test_timeout_then_success(server):
-    server.script(Delay(2.0), "late but fine")
-    [gen] = fast_backend(server, timeout=0.2, max_retries=1).generate([text_prompt("x")], GREEDY)
+    # a generous timeout for the immediate second answer, so a loaded machine cannot make it time out too
+    server.script(Delay(60.0), "late but fine")
+    [gen] = fast_backend(server, timeout=1.5, max_retries=1).generate([text_prompt("x")], GREEDY)
     assert gen.ok and gen.text == "late but fine" and gen.meta["attempts"] == 2
 
 

@@ -400,11 +400,11 @@ def test_bypass_cache_binding_and_restore(tiny):
 
 def test_eager_batches_are_capped_in_memory(tiny, monkeypatch):
     """Eager materialises the scores, so its batches are split to bound memory; results are unchanged."""
-    from unifiedreward.judge import vision
+    from unifiedreward.judge import vision_attention
 
     model, _ = tiny("qwen2_5_vl")
     heads = model.config.vision_config.num_heads
-    monkeypatch.setattr(vision, "_EAGER_MAX_SCORES", 2 * heads * 16 * 16)  # at most two 16-token windows per call
+    monkeypatch.setattr(vision_attention, "_EAGER_MAX_SCORES", 2 * heads * 16 * 16)  # at most two 16-token windows per call
     pixel_values, grid = _vision_inputs([(1, 8, 8), (1, 6, 8)])
     model.set_attn_implementation("eager")
     try:

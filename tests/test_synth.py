@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from unifiedreward.synth import data as synth_data
+import unifiedreward.synth as synth_data
 from unifiedreward.synth.world import (
     COLORS,
     COUNTS,
     DIRECTIONS,
+    MIN_IMAGE_SIZE,
     POSITIONS,
     SHAPES,
     MotionSpec,
@@ -22,6 +23,7 @@ from unifiedreward.synth.world import (
     perturb_motion,
     perturb_scene,
     render_clip,
+    render_scene,
 )
 
 pytestmark = pytest.mark.unit
@@ -62,9 +64,10 @@ def test_world_is_deterministic_for_a_seed():
         assert train.id != first.id
 
 
+@pytest.mark.parametrize("size", [84, MIN_IMAGE_SIZE])
 @pytest.mark.parametrize("index", range(24))
-def test_scene_ground_truth_matches_the_pixels(index):
-    scene = World(seed=1, image_size=84).random_scene(index)
+def test_scene_ground_truth_matches_the_pixels(index, size):
+    scene = World(seed=1, image_size=size).random_scene(index)
     image = np.asarray(scene.image)
     spec, (obj, *_) = scene.spec, scene.objects
     assert all(o.rgb == obj.rgb and o.color == spec.color and o.shape == spec.shape for o in scene.objects)
@@ -85,6 +88,17 @@ def test_scene_ground_truth_matches_the_pixels(index):
         # the recorded centre lies in the drawn object's bounding box
         assert any(xs.min() <= o.center[0] <= xs.max() + 1 and ys.min() <= o.center[1] <= ys.max() + 1
                    for o in scene.objects)  # fmt: skip
+
+
+@pytest.mark.parametrize("size", [16, 24, MIN_IMAGE_SIZE - 1])
+def test_a_canvas_too_small_for_the_objects_is_refused_with_a_clear_error(size):
+    """At 16 px a one-object scene's radius (up to 19% of the side) did not fit into its half: numpy's
+    ``ValueError: high - low < 0`` from deep inside the placement. Now the size is refused up front."""
+    spec = SceneSpec("red", "circle", 1, "left")
+    with pytest.raises(ValueError, match=f"at least {MIN_IMAGE_SIZE} x {MIN_IMAGE_SIZE} pixels, got {size}"):
+        render_scene(spec, item_rng(0, 1, 0), size=size)
+    with pytest.raises(ValueError, match=f"at least {MIN_IMAGE_SIZE}"):
+        World(image_size=size)
 
 
 @pytest.mark.parametrize("direction", DIRECTIONS)
@@ -225,9 +239,19 @@ def test_heldout_files_load_with_the_eval_loaders(written):
             if kind == "video":
                 assert media[0].frames.shape == (4, 56, 56, 3)
     rows = [json.loads(line) for line in heldout.vl_rewardbench.read_text().splitlines()]
-    for row in rows:
+    videos = [json.loads(line) for line in heldout.video_understanding.read_text().splitlines()]
+    for row in rows + videos:  # one writer makes both VL-RewardBench-style files: image_path vs video
         right = row["response"][row["human_ranking"].index(0)]
         assert right == row["ground_truth"]
+    assert all("image_path" in r and "video" not in r for r in rows) and all("video" in r for r in videos)
+    assert all(r["id"].startswith("synth-video-vu-pair-heldout-") for r in videos)
+    import csv
+
+    genai_video = [json.loads(line) for line in heldout.genai_bench_video.read_text().splitlines()]
+    with heldout.videogen_rewardbench.open(encoding="utf-8") as handle:
+        videogen = list(csv.DictReader(handle))
+    assert [r["id"] for r in videogen] == [r["id"] for r in genai_video]  # the same pairs in both formats
+    assert [r["path_A"] for r in videogen] == [r["left_video"] for r in genai_video]
     requests = read_requests(heldout.point_score)
     assert len(requests) == 4 * 6
     check_templates(requests, "qwen", "1.0", heldout.point_score)

@@ -207,3 +207,71 @@ def test_tiny_model_output_depends_on_the_input(arch):
     assert (logits[0] - logits[1]).abs().max() > 0.1
     assert not torch.equal(generated[0], generated[1])
     assert len(set(generated[0].tolist())) > 1  # not stuck repeating one token
+
+
+def test_product_code_does_not_import_the_test_fixtures():
+    """The world, the demo and the tiny builders live in the package proper; only tests import ``testing``."""
+    import ast
+    from pathlib import Path
+
+    import unifiedreward
+
+    root = Path(unifiedreward.__file__).parent
+    offenders = []
+    for package in ("synth", "demo", "tiny"):
+        for path in sorted((root / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                if isinstance(node, ast.ImportFrom):
+                    names = [node.module or ""]
+                offenders += [f"{path.name}: {n}" for n in names if n.startswith("unifiedreward.testing")]
+    assert offenders == []
+
+
+def _plain(config) -> dict:
+    """A config as a dict without its ``dtype`` entries (set when weights are built)."""
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "dtype"}
+        return value
+
+    return strip(config.to_dict())
+
+
+def test_one_parametrised_builder_serves_the_tests_and_the_demo():
+    from unifiedreward import tiny
+    from unifiedreward.demo import DemoArguments, build_model
+    from unifiedreward.demo.args import model_size
+    from unifiedreward.synth import build_world_tokenizer
+    from unifiedreward.testing import media as testing_media
+    from unifiedreward.testing import tiny_models
+
+    # the test fixtures re-export the package's builders (one implementation each)
+    assert tiny_models.train_byte_bpe is tiny.train_byte_bpe
+    assert tiny_models.QWEN_SPECIAL_TOKENS is tiny.QWEN_SPECIAL_TOKENS
+    from unifiedreward.synth.media import write_video
+
+    assert testing_media.write_video is write_video
+    tokenizer = build_tiny_tokenizer()
+    fixture = tiny_models.build_tiny_model("qwen2_5_vl", tokenizer).config
+    assert _plain(fixture) == _plain(tiny.build_config("qwen2_5_vl", tokenizer, tiny_models.TEST_SIZE))
+    assert (fixture.text_config.hidden_size, fixture.text_config.num_hidden_layers) == (64, 2)
+    assert fixture.text_config.initializer_range == 0.2 and fixture.vision_config.fullatt_block_indexes == [1]
+    # the demo's model: the same builder with its own sizes (text 4 x 128, vision 4 x 64, std 0.02)
+    world = build_world_tokenizer()
+    for arch in ("qwen2_vl", "qwen2_5_vl"):
+        args = DemoArguments(arch=arch)
+        model = build_model(world, args)
+        config = model.config
+        assert _plain(config) == _plain(tiny.build_config(arch, world, model_size(args)))
+        assert (config.text_config.hidden_size, config.text_config.num_hidden_layers) == (128, 4)
+        assert config.text_config.initializer_range == 0.02 and config.vision_config.depth == 4
+        assert config.text_config.rope_parameters["mrope_section"] == [6, 5, 5]  # sums to head_dim / 2 = 16
+        if arch == "qwen2_5_vl":
+            assert config.vision_config.fullatt_block_indexes == [0, 1, 2, 3]
+            assert config.vision_config.window_size == 112
+        else:
+            assert model.num_parameters() == 970_496  # the size docs/demo.md states
+        again = build_model(world, args)
+        assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters(), strict=True))

@@ -231,7 +231,7 @@ def test_short_run_drives_the_loss_down(tiny_models, data, tmp_path):
     assert (tmp_path / "out" / "model.safetensors").is_file() and (tmp_path / "out" / "tokenizer.json").is_file()
 
 
-def test_resume_continues_step_count_and_schedule(tiny_models, data, tmp_path):
+def test_resume_continues_step_count_and_schedule(tiny_models, data, tmp_path, monkeypatch):
     common = (
         "--max_steps",
         "6",
@@ -257,7 +257,20 @@ def test_resume_continues_step_count_and_schedule(tiny_models, data, tmp_path):
     out = tmp_path / "run"
     killed = _train(*_argv(model, data, out), *common, callbacks=[Kill()])
     assert killed.state.global_step == 3 and (out / "checkpoint-3" / "processor_config.json").is_file()
+    # the resumed run loads one model, from the checkpoint (it used to load the base, then the checkpoint again)
+    from transformers import PreTrainedModel
+
+    loads = []
+    original = PreTrainedModel.from_pretrained.__func__
+
+    def counting(cls, path, *args, **kwargs):
+        loads.append(str(path))
+        return original(cls, path, *args, **kwargs)
+
+    monkeypatch.setattr(PreTrainedModel, "from_pretrained", classmethod(counting))
     resumed = _train(*_argv(model, data, out), *common, "--resume_from_checkpoint", "auto")
+    monkeypatch.undo()
+    assert loads == [str(out / "checkpoint-3")]
     assert resumed.state.global_step == 6 and (out / "checkpoint-6").is_dir()
 
     def history(trainer):
@@ -362,6 +375,66 @@ def test_too_many_bad_samples_stop_the_run(tiny_models, data, tmp_path):
             "--train_sampling_strategy",
             "sequential",
         )
+
+
+def test_final_bad_fraction_check_runs_when_training_ends(tiny_models, data, tmp_path):
+    """Too few samples for the periodic check (min 1000), but the final check at the end of training stops it."""
+    records = [
+        {
+            "id": "bad0",
+            "image": "missing.png",
+            "conversations": [{"from": "human", "value": "<image>\nColour?"}, {"from": "gpt", "value": "Red."}],
+        }
+    ] + json.loads((data / "train.json").read_text())
+    broken = tmp_path / "data"
+    broken.mkdir()
+    (broken / "train.json").write_text(json.dumps(records))
+    for name in COLOURS:
+        (broken / f"{name}.png").write_bytes((data / f"{name}.png").read_bytes())
+    with pytest.raises(BadDataError, match=r"1 of the \d+ samples.*max_bad_fraction=0\.01"):
+        _train(
+            *_argv(tiny_models.path("qwen2_5_vl"), broken, tmp_path / "out"),
+            "--max_steps",
+            "1",
+            "--max_bad_fraction",
+            "0.01",
+            "--bad_fraction_min_samples",
+            "1000",
+            "--train_sampling_strategy",
+            "sequential",
+        )
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_sample_cache_flag_second_run_reads_the_cache(tiny_models, data, tmp_path):
+    """--sample_cache_dir: the first run writes every sample it uses, the second reads them: same loss, no writes."""
+    argv = (
+        "--max_steps",
+        "2",
+        "--sample_cache_dir",
+        str(tmp_path / "cache"),
+        "--train_sampling_strategy",
+        "sequential",
+    )
+    first = _train(*_argv(tiny_models.path("qwen2_5_vl"), data, tmp_path / "a"), *argv)
+    second = _train(*_argv(tiny_models.path("qwen2_5_vl"), data, tmp_path / "b"), *argv)
+    assert first.train_dataset.cache.writes == 8 and first.train_dataset.cache.hits == 0
+    assert second.train_dataset.cache.hits == 8 and second.train_dataset.cache.writes == 0
+    assert _losses(second) == pytest.approx(_losses(first), rel=1e-6)
+    off = _train(*_argv(tiny_models.path("qwen2_5_vl"), data, tmp_path / "c"), *argv, "--sample_cache", "false")
+    assert off.train_dataset.cache is None
+
+
+def test_time_budget_flag_stops_training(tiny_models, data, tmp_path):
+    """--max_train_minutes: a budget already spent after the first step ends the run there (max_steps 50)."""
+    trainer = _train(
+        *_argv(tiny_models.path("qwen2_5_vl"), data, tmp_path / "out"),
+        "--max_steps",
+        "50",
+        "--max_train_minutes",
+        "1e-6",
+    )
+    assert trainer.state.global_step == 1
 
 
 # --------------------------------------------------------------------------------------------------- launcher

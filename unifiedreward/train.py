@@ -9,9 +9,16 @@ with the Hugging Face :class:`~transformers.Trainer`:
 * what trains: ``--tune_vision``, ``--tune_merger`` (the projector), ``--tune_language_model`` (any combination),
   or LoRA adapters on the language model with ``--lora_r > 0`` (see :func:`set_trainable`, :func:`apply_lora`);
 * length-grouped batching (``--group_by_length``) with lengths estimated without opening media;
+* a pre-encoded sample cache (``--sample_cache_dir``, :mod:`unifiedreward.data.cache`) reused across epochs and runs;
+* ``--max_bad_fraction`` and ``--max_train_minutes`` stop every rank at the same step (they are agreed by
+  all-reduce, :mod:`unifiedreward.training.callbacks`); the progress bar then counts the time budget;
 * checkpoints ``output_dir/checkpoint-N`` hold the model and the processor in standard Hugging Face layout (with
   LoRA: the adapter, for resuming; the final ``output_dir`` then holds the merged model and ``adapter/``);
-* ``--resume_from_checkpoint PATH|auto`` continues a killed run at the saved step, schedule and data position.
+* ``--resume_from_checkpoint PATH|auto`` continues a killed run at the saved step, schedule and data position
+  (the model is loaded once, from the checkpoint).
+
+The reusable pieces live in :mod:`unifiedreward.training` (trainable parts and LoRA, the trainer subclass,
+callbacks); this module holds the flags, :func:`run_training` and :func:`main`.
 
 Every flag has ``--help``. Defaults follow the upstream recipe where it applies (protocol reference §3.5); the
 7B recipe is ``scripts/configs/reward_qwen25vl_7b.yaml`` and the launcher is ``train.sh``.
@@ -21,17 +28,23 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from transformers import Trainer, TrainingArguments
-from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers import TrainingArguments
 
 from unifiedreward.data.sft import BadDataError, MediaOptions, SFTCollator, SupervisedDataset
+from unifiedreward.training.trainable import (
+    PARAMETER_GROUPS,
+    apply_lora,
+    parameter_group,
+    set_trainable,
+    trainable_summary,
+)
+from unifiedreward.training.trainer import EpochLengthGroupedSampler, RewardSFTTrainer, has_full_weights
 
 __all__ = [
     "PARAMETER_GROUPS",
@@ -47,32 +60,10 @@ __all__ = [
     "parse_train_args",
     "run_training",
     "set_trainable",
+    "trainable_summary",
 ]
 
 logger = logging.getLogger("unifiedreward.train")  # also when run as __main__
-
-#: Parameter-name prefixes of each trainable part, per prompt family (transformers 5 layout), matched in this order.
-#: ``merger`` is the vision-language projector (Qwen ``visual.merger`` and Qwen3-VL's deepstack mergers;
-#: LLaVA-OneVision ``multi_modal_projector`` and ``image_newline``); ``vision`` the rest of the vision tower;
-#: ``language_model`` the decoder, its embeddings and the LM head.
-PARAMETER_GROUPS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
-    "qwen": (
-        ("merger", ("model.visual.merger.", "model.visual.deepstack_merger_list.")),
-        ("vision", ("model.visual.",)),
-        ("language_model", ("model.language_model.", "lm_head.")),
-    ),
-    "llava": (
-        ("merger", ("model.multi_modal_projector.", "model.image_newline")),
-        ("vision", ("model.vision_tower.",)),
-        ("language_model", ("model.language_model.", "lm_head.")),
-    ),
-}
-# Module names that peft's `modules_to_save` fully trains next to LoRA, per family and part.
-_MODULES_TO_SAVE = {
-    "qwen": {"vision": ["visual"], "merger": ["merger", "deepstack_merger_list"]},
-    "llava": {"vision": ["vision_tower"], "merger": ["multi_modal_projector"]},
-}
-_PEFT_PREFIX = "base_model.model."
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -202,6 +193,18 @@ class DataArguments:
             "helpful assistant.')."
         },
     )
+    sample_cache_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Folder of the pre-encoded sample cache: token ids, labels and processed media tensors of each "
+            "sample are written on first use and read back in later epochs and runs (no media decoding, no "
+            "processor). Keyed by the record, its media files (size, mtime), the processor, model_max_length and "
+            "the media options; unusable samples are cached as skipped. Unset: no cache."
+        },
+    )
+    sample_cache: bool = field(
+        default=True, metadata={"help": "Use --sample_cache_dir when it is set (false: ignore it, encode live)."}
+    )
 
 
 @dataclass
@@ -225,6 +228,20 @@ class RewardTrainingArguments(TrainingArguments):
             "else start fresh) or 'last' (the latest, which must exist)."
         },
     )
+    max_train_minutes: float = field(
+        default=0.0,
+        metadata={
+            "help": "Stop training after this many minutes of wall time, even before max_steps (0: no limit); all "
+            "ranks stop at the same step and the progress bar counts the time budget."
+        },
+    )
+    time_budget_cooldown: float = field(
+        default=0.0,
+        metadata={
+            "help": "With --max_train_minutes: the last fraction of the time budget decays the learning rate "
+            "linearly to 0 (0: none)."
+        },
+    )
 
 
 def parse_train_args(
@@ -242,176 +259,6 @@ def parse_train_args(
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# trainable parameters
-# --------------------------------------------------------------------------------------------------------------------
-
-
-def parameter_group(name: str, family: str) -> str:
-    """The part a parameter belongs to: ``"vision"``, ``"merger"`` or ``"language_model"``.
-
-    Args:
-        name: a name from ``model.named_parameters()`` (a peft ``base_model.model.`` prefix is ignored).
-        family: ``"qwen"`` or ``"llava"``.
-
-    Raises:
-        ValueError: a name that matches no part (an architecture this table does not know).
-    """
-    name = name.removeprefix(_PEFT_PREFIX)
-    for group, prefixes in PARAMETER_GROUPS[family]:
-        if name.startswith(prefixes):
-            return group
-    raise ValueError(f"parameter {name!r} belongs to no known part of a {family!r} model; see PARAMETER_GROUPS")
-
-
-def set_trainable(
-    model: torch.nn.Module, family: str, *, vision: bool, merger: bool, language_model: bool
-) -> dict[str, tuple[int, int]]:
-    """Freeze or unfreeze each part of a (non-peft) model.
-
-    Returns:
-        ``{part: (trainable, total)}`` parameter counts.
-
-    Raises:
-        ValueError: nothing would train, or an unknown parameter name.
-    """
-    wanted = {"vision": vision, "merger": merger, "language_model": language_model}
-    for name, param in model.named_parameters():
-        param.requires_grad_(wanted[parameter_group(name, family)])
-    summary = trainable_summary(model, family)
-    if not any(trainable for trainable, _ in summary.values()):
-        raise ValueError("nothing to train: enable --tune_vision, --tune_merger, --tune_language_model or LoRA")
-    return summary
-
-
-def trainable_summary(model: torch.nn.Module, family: str) -> dict[str, tuple[int, int]]:
-    """``{part: (trainable, total)}`` parameter counts; LoRA weights and peft's trained copies (``modules_to_save``)
-    count in their part, the frozen originals of those copies do not."""
-    summary: dict[str, list[int]] = {"vision": [0, 0], "merger": [0, 0], "language_model": [0, 0]}
-    for name, param in model.named_parameters():
-        if ".original_module." in name:
-            continue
-        clean = name.replace(".modules_to_save.default.", ".")
-        group = parameter_group(clean, family)
-        summary[group][1] += param.numel()
-        if param.requires_grad:
-            summary[group][0] += param.numel()
-    return {group: (counts[0], counts[1]) for group, counts in summary.items()}
-
-
-def apply_lora(model: torch.nn.Module, family: str, model_args: ModelArguments) -> torch.nn.Module:
-    """Wrap ``model`` with LoRA adapters on the language model's ``lora_target_modules``.
-
-    The base weights are frozen. ``tune_vision`` / ``tune_merger`` train those parts fully through peft's
-    ``modules_to_save`` (so checkpoints and the merged model include them).
-
-    Returns:
-        The ``peft.PeftModel``.
-    """
-    from peft import LoraConfig, get_peft_model
-
-    targets = [t.strip() for t in model_args.lora_target_modules.split(",") if t.strip()]
-    if not targets:
-        raise ValueError("--lora_target_modules is empty")
-    pattern = r"model\.language_model\..*\.(" + "|".join(re.escape(t) for t in targets) + r")"
-    to_save: list[str] = []
-    if model_args.tune_vision:
-        to_save += _MODULES_TO_SAVE[family]["vision"]
-    if model_args.tune_merger and not (model_args.tune_vision and family == "qwen"):  # Qwen: visual holds the merger
-        to_save += _MODULES_TO_SAVE[family]["merger"]
-    # peft matches modules_to_save as name suffixes and cannot wrap a ModuleList: use its elements instead
-    suffixes = []
-    for key in to_save:
-        for name, module in model.named_modules():
-            if name == key or name.endswith("." + key):
-                if isinstance(module, torch.nn.ModuleList):
-                    suffixes += [f"{key}.{index}" for index in range(len(module))]
-                else:
-                    suffixes.append(key)
-    to_save = list(dict.fromkeys(suffixes))
-    if family == "llava" and model_args.tune_merger:
-        logger.warning("LoRA: model.image_newline (a bare parameter) stays frozen; the projector trains fully")
-    config = LoraConfig(
-        r=model_args.lora_r,
-        lora_alpha=model_args.lora_alpha if model_args.lora_alpha is not None else 2 * model_args.lora_r,
-        lora_dropout=model_args.lora_dropout,
-        target_modules=pattern,
-        modules_to_save=to_save or None,
-    )
-    return get_peft_model(model, config)
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# trainer
-# --------------------------------------------------------------------------------------------------------------------
-
-
-class EpochLengthGroupedSampler(LengthGroupedSampler):
-    """:class:`~transformers.trainer_pt_utils.LengthGroupedSampler` whose order is a function of ``(seed, epoch)``.
-
-    The same on every rank and reproducible on resume (the Trainer calls :meth:`set_epoch` before each epoch).
-    """
-
-    def __init__(self, batch_size: int, lengths: list[int], seed: int):
-        super().__init__(batch_size, lengths=lengths)
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __iter__(self):
-        self.generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        return super().__iter__()
-
-
-class RewardSFTTrainer(Trainer):
-    """:class:`~transformers.Trainer` with precomputed-length grouping and dropped-sample counts in the logs."""
-
-    def _get_train_sampler(self, train_dataset=None):
-        dataset = train_dataset if train_dataset is not None else self.train_dataset
-        if self.args.train_sampling_strategy == "group_by_length" and hasattr(dataset, "lengths"):
-            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-            return EpochLengthGroupedSampler(
-                self.args.train_batch_size * self.args.gradient_accumulation_steps, list(dataset.lengths), seed
-            )
-        return super()._get_train_sampler(train_dataset)
-
-    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
-        """Restore the weights of a full (non-peft, non-DeepSpeed, non-FSDP) model from a checkpoint.
-
-        transformers 5 saves VLMs such as Qwen2.5-VL with their legacy key names (``visual.*``, ``model.layers.*``)
-        and converts them back in ``from_pretrained``, but ``Trainer._load_from_checkpoint`` loads the raw state dict
-        with ``strict=False``: every key misses and training silently resumes from the *base* weights. So the
-        checkpoint is read with ``from_pretrained`` (which applies the conversions) and copied in strictly.
-        """
-        target = model if model is not None else self.model
-        plain = not (self.is_deepspeed_enabled or self.is_fsdp_enabled or hasattr(target, "peft_config"))
-        has_weights = any(
-            os.path.isfile(os.path.join(resume_from_checkpoint, name))
-            for name in ("model.safetensors", "model.safetensors.index.json")
-        )
-        if not (plain and has_weights):
-            super()._load_from_checkpoint(resume_from_checkpoint, model)
-            return
-        unwrapped = self.accelerator.unwrap_model(target)
-        dtype = next(unwrapped.parameters()).dtype
-        restored = type(unwrapped).from_pretrained(resume_from_checkpoint, dtype=dtype)
-        unwrapped.load_state_dict(restored.state_dict(), strict=True)
-        del restored
-        logger.info("restored the model weights from %s", resume_from_checkpoint)
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        # no KV cache while training; passed per call so that saved configs keep use_cache for inference
-        return super().compute_loss(model, {**inputs, "use_cache": False}, return_outputs, num_items_in_batch)
-
-    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        dataset = self.train_dataset
-        if isinstance(dataset, SupervisedDataset) and "loss" in logs:
-            logs["dropped_samples"] = dataset.counts()["dropped"]
-        super().log(logs, start_time)
-
-
-# --------------------------------------------------------------------------------------------------------------------
 # entry point
 # --------------------------------------------------------------------------------------------------------------------
 
@@ -426,8 +273,16 @@ def _resolve_dtype(model_args: ModelArguments, args: RewardTrainingArguments) ->
     return torch.float32
 
 
-def build_dataset(data_args: DataArguments, processor: Any, family: str) -> SupervisedDataset:
+def build_dataset(
+    data_args: DataArguments, processor: Any, family: str, *, stop_in_getitem: bool = True
+) -> SupervisedDataset:
     """Load the mixture, parse the records and wrap them in a :class:`SupervisedDataset`.
+
+    Args:
+        data_args: see :class:`DataArguments` (``--sample_cache_dir`` gives the dataset a sample cache).
+        processor: the model's processor.
+        family: ``"qwen"`` or ``"llava"``.
+        stop_in_getitem: see :class:`SupervisedDataset` (:func:`run_training` checks at step ends instead).
 
     Raises:
         BadDataError: more malformed records than ``max_bad_fraction`` allows, or none at all.
@@ -465,6 +320,8 @@ def build_dataset(data_args: DataArguments, processor: Any, family: str) -> Supe
         max_bad_fraction=data_args.max_bad_fraction,
         bad_fraction_min_samples=data_args.bad_fraction_min_samples,
         system_prompt=data_args.system_prompt,
+        cache_dir=data_args.sample_cache_dir if data_args.sample_cache else None,
+        stop_in_getitem=stop_in_getitem,
     )
 
 
@@ -509,6 +366,9 @@ def run_training(
 ) -> RewardSFTTrainer:
     """Load the model and data, train, save; returns the trainer (``trainer.state`` has the history).
 
+    The model is loaded once: from the checkpoint when resuming a full fine-tuning run (the trainer then restores
+    only the optimizer, scheduler, data position and RNG states), else from ``model_name_or_path``.
+
     Args:
         model_args: see :class:`ModelArguments`.
         data_args: see :class:`DataArguments`.
@@ -516,12 +376,12 @@ def run_training(
         callbacks: extra :class:`~transformers.TrainerCallback` objects.
 
     Raises:
-        BadDataError: too many dropped samples.
+        BadDataError: too many dropped samples (raised on every rank at the same step).
         ModelLoadError: the base model cannot be loaded.
     """
     from transformers import set_seed
 
-    from unifiedreward.modeling import load_reward_model, model_family
+    from unifiedreward.modeling import model_family
 
     args = training_args
     _setup_logging(args)
@@ -532,17 +392,67 @@ def run_training(
         args.activation_checkpointing_kwargs = {"use_reentrant": False}
     resume = _resume_path(args)
 
-    dtype = _resolve_dtype(model_args, args)
+    # model (once) and what trains
+    model, processor, loaded_from = _load_model(model_args, args, resume)
+    family = model_family(model)
+    model = _select_trainable(model, family, model_args)
+    if args.world_size > 1 and args.ddp_find_unused_parameters is None:
+        # a batch without images leaves the vision tower unused on that rank
+        args.ddp_find_unused_parameters = True
+
+    # data
+    dataset = build_dataset(data_args, processor, family, stop_in_getitem=False)
+    logger.info("%d training records; family %s; model_max_length %s", len(dataset), family, dataset.model_max_length)
+
+    # trainer
+    trainer = RewardSFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=SFTCollator(dataset.pad_token_id),
+        processing_class=processor,
+        callbacks=_callbacks(args, dataset, callbacks),
+    )
+    trainer.weights_loaded_from = loaded_from
+    if args.max_train_minutes > 0 and not args.disable_tqdm:
+        from transformers.trainer_callback import ProgressCallback
+
+        from unifiedreward.training.callbacks import BudgetProgressCallback
+
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(BudgetProgressCallback(60.0 * args.max_train_minutes))
+
+    # train (the last dropped-sample check runs when training ends), save
+    trainer.train(resume_from_checkpoint=resume)
+    _log_counts(dataset)
+    _save_final(trainer, model_args, processor)
+    return trainer
+
+
+def _load_model(
+    model_args: ModelArguments, args: RewardTrainingArguments, resume: str | None
+) -> tuple[torch.nn.Module, Any, str | None]:
+    """``(model, processor, checkpoint the weights came from or None)``: one load, from the checkpoint if it can."""
+    from unifiedreward.modeling import load_reward_model
+
+    source, loaded_from = model_args.model_name_or_path, None
+    # a LoRA checkpoint holds only the adapter, and DeepSpeed/FSDP restore their own shards: load the base then
+    plain = model_args.lora_r <= 0 and not args.deepspeed and not args.fsdp
+    if resume is not None and plain and has_full_weights(resume):
+        source = loaded_from = resume
     model, processor = load_reward_model(
-        model_args.model_name_or_path,
-        dtype=dtype,
+        source,
+        dtype=_resolve_dtype(model_args, args),
         attn_implementation=model_args.attn_implementation,
         trust_remote_code=model_args.trust_remote_code,
     )
-    family = model_family(model)
+    logger.info("loaded the model from %s", source)
+    return model, processor, loaded_from
+
+
+def _select_trainable(model: torch.nn.Module, family: str, model_args: ModelArguments) -> torch.nn.Module:
+    """Freeze/unfreeze the parts, or wrap with LoRA; logs the trainable counts; returns the model to train."""
     if model_args.lora_r > 0:
-        for param in model.parameters():
-            param.requires_grad_(False)
         model = apply_lora(model, family, model_args)
     else:
         set_trainable(
@@ -559,21 +469,19 @@ def run_training(
         "LoRA" if model_args.lora_r > 0 else "full",
         ", ".join(f"{part} {trainable:,}/{total:,}" for part, (trainable, total) in summary.items()),
     )
-    if args.world_size > 1 and args.ddp_find_unused_parameters is None:
-        # a batch without images leaves the vision tower unused on that rank
-        args.ddp_find_unused_parameters = True
+    return model
 
-    dataset = build_dataset(data_args, processor, family)
-    logger.info("%d training records; family %s; model_max_length %s", len(dataset), family, dataset.model_max_length)
-    trainer = RewardSFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=dataset,
-        data_collator=SFTCollator(dataset.pad_token_id),
-        processing_class=processor,
-        callbacks=list(callbacks) if callbacks else None,
-    )
-    trainer.train(resume_from_checkpoint=resume)
+
+def _callbacks(args: RewardTrainingArguments, dataset: SupervisedDataset, extra: Sequence[Any] | None) -> list[Any]:
+    from unifiedreward.training.callbacks import BadSampleCallback, TimeBudgetCallback
+
+    callbacks: list[Any] = [BadSampleCallback(dataset)]
+    if args.max_train_minutes > 0:
+        callbacks.append(TimeBudgetCallback(args.max_train_minutes, cooldown=args.time_budget_cooldown))
+    return callbacks + list(extra or [])
+
+
+def _log_counts(dataset: SupervisedDataset) -> None:
     counts = dataset.counts()
     logger.info(
         "samples tried %d, used %d, dropped %d (media %d, over-length %d, invalid %d)",
@@ -584,8 +492,9 @@ def run_training(
         counts["over-length"],
         counts["invalid"],
     )
-    _save_final(trainer, model_args, processor)
-    return trainer
+    cache = dataset.cache
+    if cache is not None:
+        logger.info("sample cache %s (main process): %d hits, %d writes", cache.folder, cache.hits, cache.writes)
 
 
 def _save_final(trainer: RewardSFTTrainer, model_args: ModelArguments, processor: Any) -> None:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
-from unifiedreward.errors import UnifiedRewardError
+from unifiedreward.errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -61,29 +61,6 @@ _ROLES: dict[str, Role] = {
     "system": "system",
 }
 _MEDIA_KEYS = ("image", "images", "video", "videos", "audio", "audios")
-
-
-class DataError(UnifiedRewardError):
-    """A data file or one of its records is unusable (missing, malformed, inconsistent).
-
-    The message always names the file and, for record-level problems, the record id.
-
-    Attributes:
-        reason: what is wrong, in words.
-        path: the data file (or ``None``).
-        record_id: the record's id (or ``None`` for file-level problems).
-    """
-
-    def __init__(self, reason: str, *, path: str | Path | None = None, record_id: str | None = None):
-        self.reason = reason
-        self.path = None if path is None else str(path)
-        self.record_id = record_id
-        where = []
-        if self.path is not None:
-            where.append(self.path)
-        if record_id is not None:
-            where.append(f"record {record_id!r}")
-        super().__init__(f"{': '.join(where)}: {reason}" if where else reason)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ __all__ = [
     "plot_examples",
     "plot_loss",
     "results_table",
+    "target_lines",
     "write_examples_html",
     "write_report",
 ]
@@ -68,6 +69,35 @@ def results_table(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _percent(value: Any) -> str:
+    """A value that is already a percentage, or ``n/a``."""
+    return "n/a" if value is None else f"{float(value):.1f}"
+
+
+#: The main job's targets: pair-rank accuracy and point-score Spearman on each task, and the run's wall time.
+TARGET_ACCURACY = 0.85
+TARGET_SPEARMAN = 0.7
+TARGET_MINUTES = 12.0
+
+
+def target_lines(after: Mapping[str, Any], seconds: float) -> list[str]:
+    """One markdown line per target: the value reached and ``met`` / ``not met``.
+
+    Accuracy and Spearman depend only on the schedule (steps), not on the machine; the wall time does.
+    """
+    met = {True: "met", False: "not met"}
+    lines = []
+    for task, label in TASK_LABELS.items():
+        acc, rho = after[task]["pair"]["accuracy"], after[task]["point"]["spearman"]
+        ok = acc is not None and acc >= TARGET_ACCURACY and rho is not None and rho >= TARGET_SPEARMAN
+        lines.append(f"- {label}: pair-rank accuracy {_pct(acc)} (>= {100 * TARGET_ACCURACY:.0f}%), Spearman "
+                     f"{_rho(rho)} (>= {TARGET_SPEARMAN}): {met[ok]}")  # fmt: skip
+    minutes = seconds / 60
+    lines.append(f"- whole run <= {TARGET_MINUTES:g} min on 2 CPU cores: {minutes:.1f} min on this machine "
+                 f"({met[minutes <= TARGET_MINUTES]}; the time depends on the machine, the accuracy does not)")  # fmt: skip
+    return lines
+
+
 def _mean(values: Sequence[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return sum(present) / len(present) if len(present) == len(values) and present else None
@@ -77,25 +107,18 @@ def write_report(args: Any, out: Path, summary: Mapping[str, Any]) -> str:
     """``results.md`` (table, targets, settings) and ``results.json``; returns the markdown."""
     before, after = summary["before"], summary["after"]
     table = results_table(before, after)
-    ig = after["image_generation"]["pair"]["accuracy"]
-    mean = _mean([after[t]["pair"]["accuracy"] for t in TASK_LABELS])
-    met = {True: "met", False: "not met"}
-    targets = [
-        f"- image-generation pair-rank accuracy >= 85%: {_pct(ig)} ({met[ig is not None and ig >= 0.85]})",
-        f"- mean pair-rank accuracy over the four tasks >= 75%: {_pct(mean)} ({met[mean is not None and mean >= 0.75]})",
-        f"- wall time <= 15 min: {summary['seconds'] / 60:.1f} min ({met[summary['seconds'] <= 900]})",
-    ]
+    targets = target_lines(after, summary["seconds"])
     genai = []
     for task in ("image_generation", "video_generation"):
         pair = after[task]["pair"]
-        genai.append(
-            f"| {TASK_LABELS[task]} | {pair.get('tau')} | {pair.get('without_ties')} | {pair.get('official_4way')} |"
-        )
+        cells = " | ".join(_percent(pair.get(key)) for key in ("tau", "diff", "without_ties", "official_4way"))
+        genai.append(f"| {TASK_LABELS[task]} | {cells} |")
     model_line = (
         f"Model: {summary['model']['parameters']:,} parameters ({args.arch}, text {args.num_layers}x"
         f"{args.hidden_size}, vision {args.vision_depth}x{args.vision_size}), vocabulary "
         f"{summary['model']['vocabulary']}; {summary['train_steps']} steps of batch {args.batch_size} in all "
-        f"({len(summary['train_commands'])} stage(s)), lr {args.learning_rate:g}, {args.lr_scheduler_type}, "
+        f"({len(summary['train_commands'])} stage(s): {args.captioning_steps} captioning + {args.judging_steps} "
+        f"judging planned), lr {args.learning_rate:g} (warmup {args.warmup_steps:g}, cooldown {args.cooldown:g}), "
         f"difficulty '{args.difficulty}'."
     )
     stages = ", ".join(f"{k} {v}" for k, v in summary["stages"].items())
@@ -105,8 +128,9 @@ def write_report(args: Any, out: Path, summary: Mapping[str, Any]) -> str:
         "Point score: Spearman of the expected score against the true score."
     )
     genai_intro = (
-        "GenAI-Bench-style metrics after training (percent; tau counts ties, 3-way; w/o ties from P(first) - "
-        "P(second); official 4-way: a tie answer is right for tievote and bothbad_vote):"
+        "GenAI-Bench-style metrics after training (percent; tau counts ties, 3-way; diff: non-tie pairs; w/o ties "
+        "from the margins P(first) - P(second), n/a when pairs are judged by generating (explained answers, the "
+        "default); official 4-way: a tie answer is right for tievote and bothbad_vote):"
     )
     text = "\n".join(
         [
@@ -116,14 +140,14 @@ def write_report(args: Any, out: Path, summary: Mapping[str, Any]) -> str:
             "",
             table,
             "",
-            "Targets (2 CPU cores):",
+            "Targets (issue: every task, on any 2-core machine):",
             "",
             *targets,
             "",
             genai_intro,
             "",
-            "| task | tau | w/o ties (margins) | official 4-way |",
-            "|---|---|---|---|",
+            "| task | tau | diff | w/o ties (margins) | official 4-way |",
+            "|---|---|---|---|---|",
             *genai,
             "",
             model_line,

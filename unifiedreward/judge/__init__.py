@@ -3,9 +3,9 @@
 Heavy imports (torch, transformers) happen only when a backend is used.
 """
 
-from unifiedreward.judge.base import Backend, Generation, GenerationConfig
+from unifiedreward.judge.base import Backend, Generation, GenerationConfig, Sampler
 from unifiedreward.judge.hf_backend import TransformersBackend
 from unifiedreward.judge.judge import JudgeRequest, RewardJudge
 from unifiedreward.judge.openai_backend import OpenAIBackend
 
-__all__ = ["Backend", "Generation", "GenerationConfig", "JudgeRequest", "OpenAIBackend", "RewardJudge", "TransformersBackend"]
+__all__ = ["Backend", "Generation", "GenerationConfig", "JudgeRequest", "OpenAIBackend", "RewardJudge", "Sampler", "TransformersBackend"]

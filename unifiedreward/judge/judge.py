@@ -8,13 +8,29 @@ Options:
 
 * ``order`` — position-bias control for pairwise requests. ``"as_given"``; ``"random"``: each pair is shown swapped
   on a seeded coin flip (keyed by the request id, so shards and resumed runs agree) and the result is mapped back;
-  ``"both"``: each pair is judged in both orders in the same batch; agreeing verdicts are kept (``consistent=True``),
-  disagreeing ones are reported with ``status == "inconsistent"`` and no verdict, and probabilities (if any) are
-  averaged after swapping back.
+  ``"both"``: each pair is judged in both orders in the same batch and the two results are combined
+  (:func:`combine_orders`): agreeing verdicts are kept (``consistent=True``); probabilities and scores are averaged
+  after swapping back. When the verdicts disagree:
+
+  - with probabilities (``scoring="probabilities"``), the verdict is the argmax of the **averaged** probabilities,
+    with ``consistent=False``. Rule: averaging the two orders is the position-debiased estimate (the model's
+    preference with the order effect cancelled, as in balanced position calibration, Wang et al. 2023,
+    arXiv:2305.17926); a disagreement only means the order effect was larger than the preference margin, and the
+    average still says which way, and how weakly, the model leans. ``consistent=False`` keeps that visible, and the
+    as-given verdict is kept in ``details["as_given_order"]``. When the two largest averages tie (a judge that
+    only follows position averages to ``P(first) == P(second)``), there is no verdict (``"inconsistent"``).
+  - with text answers only, there is nothing to average: no verdict, ``consistent=False``
+    (``status == "inconsistent"``).
 * ``scoring`` — ``"generate"`` (decode text and parse it, as upstream) or ``"probabilities"`` (pair rank: score the
   template's fixed answer sentences from the logits, :mod:`unifiedreward.judge.scoring`, giving ``P(first)``,
   ``P(second)``, ``P(tie)`` and the argmax verdict; point score: generate, then the expected value of the number
   after ``Final Score:`` under the model's distribution over the allowed integers, when the answer ends with it).
+
+Failures are per request: a request that cannot be rendered, whose generation or scoring fails (an image the
+processor rejects, an HTTP error, a NaN score row, even an exception from the whole backend call) gets an invalid
+result (:func:`invalid_result`) whose ``reason`` says why, and the failure is logged with the request id; the other
+requests are judged as usual. Only :class:`~unifiedreward.judge.scoring.ScoringUnsupportedError` (the model cannot
+be scored from logits at all) and non-``Exception`` interrupts propagate.
 """
 
 from __future__ import annotations
@@ -30,7 +46,7 @@ from typing import Any
 
 from unifiedreward.chat import ChatPrompt
 from unifiedreward.errors import UnifiedRewardError
-from unifiedreward.judge.base import Backend, GenerationConfig
+from unifiedreward.judge.base import Backend, Generation, GenerationConfig
 from unifiedreward.protocol import (
     AnswerKind,
     Mode,
@@ -49,6 +65,8 @@ logger = logging.getLogger(__name__)
 
 ORDERS = ("as_given", "random", "both")
 SCORINGS = ("generate", "probabilities")
+# Averaged probabilities closer than this count as tied in combine_orders (float noise of two equal sums).
+_AVERAGE_TIE = 1e-9
 
 
 @dataclass
@@ -189,23 +207,32 @@ class RewardJudge:
             except UnifiedRewardError as err:
                 failures[index] = f"cannot render request: {err}"
         jobs = [job for job in jobs if job[0] not in failures]
-        answers = self._answer(jobs)
+        answers = self._answer(jobs, [requests[job[0]].id for job in jobs])
         per_request: dict[int, list[Result]] = defaultdict(list)
         for (index, swapped, _, _), result in zip(jobs, answers, strict=True):
             per_request[index].append(result.unswapped() if swapped else result)
         results: list[Result] = []
         for index, request in enumerate(requests):
             if index in failures:
-                results.append(_invalid(request, failures[index]))
+                results.append(invalid_result(request.mode, failures[index]))
             elif len(per_request[index]) == 2:
                 results.append(combine_orders(*per_request[index]))
             else:
                 results.append(per_request[index][0])
         return results
 
-    def _answer(self, jobs: list[tuple[int, bool, TemplateSpec, ChatPrompt]]) -> list[Result]:
-        """Parsed results of every job, in order: scored from logits where asked and possible, else generated."""
+    def _answer(self, jobs: list[tuple[int, bool, TemplateSpec, ChatPrompt]], ids: list[Any]) -> list[Result]:
+        """Parsed results of every job, in order: scored from logits where asked and possible, else generated.
+
+        A job whose backend call fails (a per-item error reported by the backend, a NaN score row, or an exception
+        from the whole call) gets an invalid result with the reason; the failure is logged with the request id.
+        """
         results: list[Result | None] = [None] * len(jobs)
+
+        def fail(position: int, reason: str) -> None:
+            logger.warning("request %s failed: %s", _name(ids[position], jobs[position][0]), reason)
+            results[position] = invalid_result(jobs[position][2], reason)
+
         by_template: dict[str, list[int]] = defaultdict(list)
         generate: list[int] = []
         for position, (_, _, spec, _) in enumerate(jobs):
@@ -217,24 +244,61 @@ class RewardJudge:
             spec = get_template(template_id)
             verdicts = list(spec.answer.candidates)
             texts = [spec.answer.candidates[v] for v in verdicts]
-            logliks = self.backend.score([jobs[p][3] for p in positions], texts)
-            for position, row in zip(positions, logliks.tolist(), strict=True):
-                results[position] = _result_from_logliks(verdicts, texts, row)
-        if generate:
-            generations = self.backend.generate([jobs[p][3] for p in generate], self.generation)
-            for position, generation in zip(generate, generations, strict=True):
-                spec = jobs[position][2]
-                if not generation.ok:
-                    reason = f"backend error: {generation.error}"
-                    results[position] = _invalid_for(spec, reason)
+            rows, errors = self._score([jobs[p][3] for p in positions], texts)
+            for position, row, error in zip(positions, rows, errors, strict=True):
+                if error is not None:
+                    fail(position, f"scoring failed: {error}")
                 else:
-                    results[position] = parse_answer(spec, generation.text)
+                    results[position] = _result_from_logliks(verdicts, texts, row)
+        if generate:
+            try:
+                generations = self.backend.generate([jobs[p][3] for p in generate], self.generation)
+            except Exception as err:  # a backend should report per item; never lose the run
+                logger.exception("backend.generate raised for %d prompts", len(generate))
+                generations = [Generation(None, error=f"{type(err).__name__}: {err}") for _ in generate]
+            for position, generation in zip(generate, generations, strict=True):
+                if not generation.ok:
+                    fail(position, f"backend error: {generation.error}")
+                else:
+                    results[position] = parse_answer(jobs[position][2], generation.text)
             if self.scoring == "probabilities":
-                self._add_expected_scores(jobs, generate, results)
+                self._add_expected_scores(jobs, generate, results, fail)
         return results  # type: ignore[return-value]
 
-    def _add_expected_scores(self, jobs, positions: list[int], results: list[Result | None]) -> None:
-        """Attach ``expected_score`` to valid ``Final Score`` answers that end with the score."""
+    def _score(
+        self, prompts: list[ChatPrompt], texts: list[str], prefixes: list[str] | None = None
+    ) -> tuple[list[list[float]], list[str | None]]:
+        """Per prompt: the candidates' log-likelihoods and an error (``None`` when scored).
+
+        Uses the backend's ``score_with_errors`` where it has one; else ``score``, whose NaN rows count as failed.
+        An exception from the whole call fails every prompt of it, except
+        :class:`~unifiedreward.judge.scoring.ScoringUnsupportedError` (the model cannot be scored), which is raised.
+        """
+        from unifiedreward.judge.scoring import ScoringUnsupportedError
+
+        kwargs = {} if prefixes is None else {"assistant_prefixes": prefixes}
+        try:
+            if hasattr(self.backend, "score_with_errors"):
+                scores, errors = self.backend.score_with_errors(prompts, texts, **kwargs)
+            else:
+                scores, errors = self.backend.score(prompts, texts, **kwargs), [None] * len(prompts)
+        except ScoringUnsupportedError:
+            raise
+        except Exception as err:  # a backend should report per item; never lose the run
+            logger.exception("backend scoring raised for %d prompts", len(prompts))
+            return [[] for _ in prompts], [f"{type(err).__name__}: {err}"] * len(prompts)
+        rows = scores.tolist() if hasattr(scores, "tolist") else [list(r) for r in scores]
+        errors = [
+            error if error is not None or all(math.isfinite(v) for v in row) else "no finite log-likelihood"
+            for row, error in zip(rows, errors, strict=True)
+        ]
+        return rows, errors
+
+    def _add_expected_scores(self, jobs, positions: list[int], results: list[Result | None], fail) -> None:
+        """Attach ``expected_score`` to valid ``Final Score`` answers that end with the score.
+
+        A scoring failure makes the result invalid (``fail``): the caller asked for the expected score.
+        """
         groups: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
         for position in positions:
             spec, result = jobs[position][2], results[position]
@@ -250,13 +314,21 @@ class RewardJudge:
             low, high = get_template(template_id).answer.score_range
             values = list(range(math.ceil(low), math.floor(high) + 1))
             texts = [f"{spacing}{v}" for v in values]
-            logliks = self.backend.score(
-                [jobs[p][3] for p, _ in items], texts, assistant_prefixes=[x for _, x in items]
-            )
-            for (position, _), row in zip(items, logliks.tolist(), strict=True):
+            rows, errors = self._score([jobs[p][3] for p, _ in items], texts, [x for _, x in items])
+            for (position, _), row, error in zip(items, rows, errors, strict=True):
+                if error is not None:
+                    raw = results[position].raw
+                    fail(position, f"expected-score scoring failed: {error}")
+                    results[position] = replace(results[position], raw=raw)
+                    continue
                 probs = _softmax(row)
                 expected = sum(p * v for p, v in zip(probs, values, strict=True))
                 results[position] = replace(results[position], expected_score=expected)
+
+
+def _name(request_id: Any, index: int) -> str:
+    """How a log line names a request: its id, else its position."""
+    return repr(request_id) if request_id is not None else f"#{index}"
 
 
 def _softmax(values: Sequence[float]) -> list[float]:
@@ -289,13 +361,20 @@ def _split_final_score(raw: str) -> tuple[str, str] | None:
 def combine_orders(as_given: PairwiseResult, swapped: PairwiseResult) -> PairwiseResult:
     """Combine a pair judged in both orders (``swapped`` already mapped back to the request's order).
 
-    Agreeing verdicts give that verdict with ``consistent=True``; disagreeing ones give no verdict and
-    ``consistent=False`` (``status == "inconsistent"``); if either answer is invalid the result is invalid and says
-    which order failed. Probabilities and scores, when both orders have them, are averaged.
+    Rules (see the module docstring):
+
+    * either answer invalid: invalid, the reason says which order failed;
+    * verdicts agree: that verdict, ``consistent=True``;
+    * verdicts disagree and both orders have probabilities: the verdict is the argmax of the averaged
+      probabilities, ``consistent=False``; if the two largest averages tie (a purely positional judge averages
+      to ``P(first) == P(second)``), there is no verdict (``status == "inconsistent"``);
+    * verdicts disagree, text answers only: no verdict, ``consistent=False`` (``status == "inconsistent"``).
+
+    Probabilities and scores, when both orders have them, are averaged.
     """
     probabilities = None
     if as_given.probabilities is not None and swapped.probabilities is not None:
-        keys = set(as_given.probabilities) | set(swapped.probabilities)
+        keys = [v for v in Verdict if v in as_given.probabilities or v in swapped.probabilities]
         probabilities = {k: (as_given.probabilities.get(k, 0.0) + swapped.probabilities.get(k, 0.0)) / 2 for k in keys}
     scores = None
     if as_given.scores is not None and swapped.scores is not None:
@@ -314,16 +393,29 @@ def combine_orders(as_given: PairwiseResult, swapped: PairwiseResult) -> Pairwis
     if as_given.verdict is swapped.verdict:
         return replace(base, consistent=True)
     reason = f"order-inconsistent: as given -> {as_given.verdict.value}, swapped -> {swapped.verdict.value}"
+    if probabilities is not None:
+        ranked = sorted(probabilities.values(), reverse=True)
+        if len(ranked) < 2 or ranked[0] - ranked[1] > _AVERAGE_TIE:
+            details["as_given_order"] = {"verdict": as_given.verdict.value}
+            return replace(base, verdict=max(probabilities, key=probabilities.__getitem__), consistent=False)
+        reason += "; the averaged probabilities tie"
     return replace(base, verdict=None, reason=reason, consistent=False)
 
 
-def _invalid_for(spec: TemplateSpec, reason: str) -> Result:
-    if spec.mode is Mode.POINT_SCORE:
-        return PointwiseResult(None, "", reason=reason, score_range=spec.answer.score_range)
-    return PairwiseResult(None, "", reason=reason)
+def invalid_result(spec_or_mode: TemplateSpec | Mode | str, reason: str) -> Result:
+    """An invalid result (no verdict / no score) of the right kind, carrying ``reason``.
 
-
-def _invalid(request: JudgeRequest, reason: str) -> Result:
-    if request.mode == "point_score":
+    Args:
+        spec_or_mode: the request's template (a point-score template also sets ``score_range``), or its mode
+            (``"point_score"`` / :class:`~unifiedreward.protocol.Mode` gives a :class:`PointwiseResult`, any other
+            mode a :class:`PairwiseResult`).
+        reason: why there is no answer (e.g. ``"cannot load media: ..."``, ``"backend error: HTTP 500"``).
+    """
+    if isinstance(spec_or_mode, TemplateSpec):
+        if spec_or_mode.mode is Mode.POINT_SCORE:
+            return PointwiseResult(None, "", reason=reason, score_range=spec_or_mode.answer.score_range)
+        return PairwiseResult(None, "", reason=reason)
+    mode = spec_or_mode.value if isinstance(spec_or_mode, Mode) else str(spec_or_mode)
+    if mode == Mode.POINT_SCORE.value:
         return PointwiseResult(None, "", reason=reason)
     return PairwiseResult(None, "", reason=reason)

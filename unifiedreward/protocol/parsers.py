@@ -71,8 +71,10 @@ class PairwiseResult:
 
     @property
     def status(self) -> str:
-        """``"valid"``, ``"invalid"``, or ``"inconsistent"`` (both orders judged, verdicts disagree)."""
-        if self.consistent is False:
+        """``"valid"``, ``"invalid"``, or ``"inconsistent"`` (both orders judged, they disagree and no verdict could
+        be decided). A disagreement that averaged probabilities resolve keeps its verdict: ``"valid"`` with
+        ``consistent=False`` (the rule is in :mod:`unifiedreward.judge.judge`)."""
+        if self.consistent is False and self.verdict is None:
             return "inconsistent"
         return "valid" if self.valid else "invalid"
 

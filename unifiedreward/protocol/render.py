@@ -162,7 +162,6 @@ def render_prompt(
 
 def _video_frames(video: Any) -> list[Any]:
     """The frames of a decoded video as PIL images (LLaVA feeds each frame as one image)."""
-    from PIL import Image
+    from unifiedreward.media import video_frames
 
-    frames = getattr(video, "frames", video)
-    return [Image.fromarray(frame) for frame in frames]
+    return video_frames(video)

@@ -6,7 +6,7 @@ model trained from scratch on 2 CPU cores cannot afford hundreds of tokens of bo
 not need them: the text never varies. So the tokenizer:
 
 * is a real byte-level BPE :class:`~transformers.Qwen2Tokenizer` (the Qwen pre-tokenizer, the 256 byte symbols,
-  so every string is encodable) whose merges are learned from the world's own text (:func:`unifiedreward.synth.data.
+  so every string is encodable) whose merges are learned from the world's own text (:func:`unifiedreward.synth.text.
   world_text`: every caption, question, answer and checklist), so a caption is a handful of word tokens;
 * keeps the Qwen special tokens (``<|im_start|>`` ... ``<|video_pad|>``) and a Qwen2-VL chat template
   (:func:`chat_template`; by default each medium is followed by its label, ``Picture 2``);
@@ -109,7 +109,7 @@ def train_bpe(texts: Iterable[str], num_merges: int = 400) -> tuple[dict[str, in
     Returns:
         ``(vocab, merges)``: ``<|endoftext|>`` = 0, the 256 byte symbols (sorted), then one token per merge.
     """
-    from unifiedreward.testing.tiny_models import train_byte_bpe
+    from unifiedreward.tiny.tokenizer import train_byte_bpe
 
     return train_byte_bpe(texts, num_merges)
 
@@ -132,7 +132,7 @@ def prompt_segments(tokenizer: Qwen2Tokenizer, combos: Sequence[tuple[str, str]]
     import re
 
     from unifiedreward.protocol import render_prompt, select_template
-    from unifiedreward.synth.data import COMBOS
+    from unifiedreward.synth.tasks import COMBOS
 
     specials = [t for t in tokenizer.all_special_tokens if t]
     splitter = re.compile("|".join(re.escape(t) for t in [*sorted(specials, key=len, reverse=True), SENTINEL]))
@@ -156,10 +156,10 @@ def _accepts(spec: object, name: str) -> bool:
 
 def answer_segments(combos: Sequence[tuple[str, str]] | None = None) -> list[str]:
     """The answer sentences of the pair-rank templates of ``combos`` (cut at their numbers), ``Final Score:`` and
-    the markers of the element checklist (``Response: ``, `` (color): ``, ...; :func:`unifiedreward.synth.data.
+    the markers of the element checklist (``Response: ``, `` (color): ``, ...; :func:`unifiedreward.synth.text.
     reasoning_text`)."""
     from unifiedreward.protocol import select_template
-    from unifiedreward.synth.data import COMBOS
+    from unifiedreward.synth.tasks import COMBOS
 
     out = {"Final Score:", "Response: ", "Image: ", "Video: ", " (count): ", " (color): ", " (shape): ", " (position): ", " (direction): ",
            " (change): ", " (end color): "}  # fmt: skip
@@ -172,7 +172,7 @@ def answer_segments(combos: Sequence[tuple[str, str]] | None = None) -> list[str
 
 @functools.lru_cache(maxsize=4)
 def _cached_bpe(num_merges: int) -> tuple[dict[str, int], list[tuple[str, str]]]:
-    from unifiedreward.synth.data import world_text
+    from unifiedreward.synth.text import world_text
 
     return train_bpe(world_text(), num_merges)
 
@@ -194,25 +194,14 @@ def build_world_tokenizer(
         A ``Qwen2Tokenizer``: ``<|endoftext|>`` (id 0, also padding), the byte symbols, the merges, the Qwen special
         tokens, then the prompt and answer segments (:func:`prompt_segments`, :func:`answer_segments`) as added
         tokens. eos is ``<|im_end|>``; no bos; the Qwen2-VL chat template is attached. Build the processor with
-        ``unifiedreward.testing.tiny_models.build_tiny_processor(arch, tokenizer=...)``.
+        ``unifiedreward.tiny.build_processor(arch, tokenizer)``.
     """
     from tokenizers import AddedToken
-    from transformers import Qwen2Tokenizer
 
-    from unifiedreward.testing.tiny_models import QWEN_SPECIAL_TOKENS
+    from unifiedreward.tiny.tokenizer import byte_bpe_tokenizer
 
     vocab, merges = _cached_bpe(num_merges)
-    tokenizer = Qwen2Tokenizer(
-        vocab=dict(vocab),
-        merges=list(merges),
-        unk_token=None,
-        bos_token=None,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-    )
-    tokenizer.add_special_tokens({"additional_special_tokens": list(QWEN_SPECIAL_TOKENS[1:])})
-    tokenizer.chat_template = chat_template or DEFAULT_CHAT_TEMPLATE
-    tokenizer.model_max_length = 32768
+    tokenizer = byte_bpe_tokenizer(vocab, merges, chat_template=chat_template or DEFAULT_CHAT_TEMPLATE)
     segments = sorted({*prompt_segments(tokenizer), *answer_segments(), *extra_tokens})
     tokenizer.add_tokens([AddedToken(s, special=False, normalized=False) for s in segments])
     return tokenizer

@@ -40,6 +40,7 @@ __all__ = [
     "COUNTS",
     "COUNT_WORDS",
     "DIRECTIONS",
+    "MIN_IMAGE_SIZE",
     "MOTION_ATTRIBUTES",
     "OPPOSITE",
     "POSITIONS",
@@ -84,6 +85,10 @@ _COLOR_JITTER = 12  # max per-channel deviation from the base RGB
 # Object radius as a fraction of the canvas side, per count (more objects must fit into one half).
 _RADIUS_RANGE = {1: (0.13, 0.19), 2: (0.10, 0.14), 3: (0.08, 0.11)}
 _CLIP_RADIUS = (0.15, 0.2)
+#: The smallest scene canvas. Below ~44 px the smallest objects (3 per half, radius 8% of the side) are drawn with
+#: so few pixels that a square, a circle and a triangle are no longer told apart by their fill ratio (the
+#: ground-truth checks), and below ~17 px one object (radius up to 19%, plus margins) does not fit into its half.
+MIN_IMAGE_SIZE = 48
 
 # Stream ids of item_rng: one independent random stream per kind of item.
 STREAM_SCENE = 1
@@ -350,7 +355,12 @@ def _place(spec: SceneSpec, size: int, rng: np.random.Generator) -> list[tuple[f
 
 
 def render_scene(spec: SceneSpec, rng: np.random.Generator, size: int = 84) -> Scene:
-    """Draw ``spec`` on a ``size`` x ``size`` canvas with random nuisances from ``rng``."""
+    """Draw ``spec`` on a ``size`` x ``size`` canvas with random nuisances from ``rng``.
+
+    Raises:
+        ValueError: ``size`` is below :data:`MIN_IMAGE_SIZE`.
+    """
+    _check_image_size(size)
     background = _background(rng)
     rgb = _jitter(COLORS[spec.color], rng)
     objects = [DrawnObject(spec.shape, spec.color, rgb, (x, y), r) for x, y, r in _place(spec, size, rng)]
@@ -359,6 +369,12 @@ def render_scene(spec: SceneSpec, rng: np.random.Generator, size: int = 84) -> S
     for obj in objects:
         draw_object(draw, obj)
     return Scene(spec, objects, background, image)
+
+
+def _check_image_size(size: int) -> None:
+    if size < MIN_IMAGE_SIZE:
+        raise ValueError(f"scene images need at least {MIN_IMAGE_SIZE} x {MIN_IMAGE_SIZE} pixels, got {size}: the "
+                         "objects must fit into one half of the canvas and stay recognisable")  # fmt: skip
 
 
 def render_clip(spec: MotionSpec, rng: np.random.Generator, size: int = 56, num_frames: int = 4) -> Clip:
@@ -399,7 +415,7 @@ class World:
 
     Attributes:
         seed: world seed.
-        image_size: side of scene images in pixels.
+        image_size: side of scene images in pixels (at least :data:`MIN_IMAGE_SIZE`).
         video_size: side of clip frames in pixels (even).
         num_frames: frames per clip.
         change_probability: probability that a random clip changes colour.
@@ -412,6 +428,7 @@ class World:
     change_probability: float = 0.5
 
     def __post_init__(self) -> None:
+        _check_image_size(self.image_size)
         if self.video_size % 2:
             raise ValueError(f"video_size must be even (yuv420p), got {self.video_size}")
 

@@ -1,7 +1,8 @@
 """Synthetic media for tests: images, frame arrays, video files, frame folders and broken files.
 
 Everything is deterministic (same arguments, same pixels) and small. Video files are written with PyAV
-(imported lazily), which bundles FFmpeg with libx264 and mpeg4 encoders.
+(imported lazily), which bundles FFmpeg with libx264 and mpeg4 encoders, by the package's one video writer,
+:func:`unifiedreward.synth.media.write_video`, re-exported here.
 """
 
 from __future__ import annotations
@@ -13,7 +14,22 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from unifiedreward.synth.media import write_video
+
 logger = logging.getLogger(__name__)
+
+__all__ = [
+    "SQUARE_THRESHOLD",
+    "make_frames",
+    "make_image",
+    "square_center",
+    "square_origin",
+    "square_side",
+    "write_frame_folder",
+    "write_garbage",
+    "write_truncated_copy",
+    "write_video",
+]
 
 #: Brightness above which :func:`square_center` counts a pixel as part of the moving square.
 SQUARE_THRESHOLD = 128
@@ -118,63 +134,6 @@ def square_center(frame: np.ndarray, threshold: int = SQUARE_THRESHOLD) -> tuple
         return float("nan"), float("nan")
     ys, xs = np.nonzero(mask)
     return float(ys.mean()), float(xs.mean())
-
-
-def write_video(
-    path: str | os.PathLike,
-    frames: np.ndarray,
-    fps: int = 8,
-    codec: str = "libx264",
-    *,
-    faststart: bool = False,
-    codec_options: dict[str, str] | None = None,
-) -> Path:
-    """Encode ``(T, H, W, 3)`` uint8 RGB frames into a video file with PyAV (pixel format yuv420p).
-
-    Args:
-        path: output file; the container format follows the extension (``.mp4``, ``.avi``, ``.mkv``...; ``.webm``
-            needs ``codec="libvpx"``).
-        frames: the frames. ``H`` and ``W`` must be even (yuv420p halves the chroma planes); ``T`` may be 0,
-            which writes a container whose video stream has no frames (works with ``.avi``; an ``.mp4`` then has
-            no video stream at all).
-        fps: frame rate.
-        codec: ``"libx264"`` (default) or ``"mpeg4"``, or any encoder PyAV has. An encoder that is missing from
-            the PyAV build falls back to ``"mpeg4"``.
-        faststart: for mp4, put the index (``moov``) before the frames, as web videos do. A truncated copy of such a
-            file still opens and declares every frame, but the later frames are missing.
-        codec_options: encoder options, e.g. ``{"crf": "12", "g": "1"}`` (near-lossless, every frame a keyframe).
-
-    Returns:
-        ``Path(path)``.
-
-    Raises:
-        ValueError: frames are not ``(T, H, W, 3)`` uint8, or ``H``/``W`` is odd.
-    """
-    import av
-
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
-    height, width = frames.shape[1:3]
-    if height % 2 or width % 2:
-        raise ValueError(f"yuv420p needs even frame sizes, got {width}x{height}: crop or pad the frames")
-    if codec not in av.codecs_available:
-        logger.warning("encoder %s is not in this PyAV build, using mpeg4", codec)
-        codec = "mpeg4"
-    path = Path(path)
-    options = {"movflags": "faststart"} if faststart else {}
-    with av.open(str(path), mode="w", options=options) as container:
-        stream = container.add_stream(codec, rate=fps, options=dict(codec_options or {}))
-        stream.width = width
-        stream.height = height
-        stream.pix_fmt = "yuv420p"
-        container.start_encoding()
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
 
 
 def write_frame_folder(

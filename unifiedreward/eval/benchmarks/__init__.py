@@ -1,8 +1,9 @@
 """Benchmark registry: name -> the module (and attribute) describing that benchmark's data format.
 
-Each module holds only format knowledge (which files, how a row becomes an :class:`~unifiedreward.eval.runner.Item`,
+Each module holds only format knowledge (which files, how a row becomes an :class:`~unifiedreward.eval.types.Item`,
 the published numbers to compare with) and names its metric set; loading, judging, ordering, outputs and metrics are
-in :mod:`unifiedreward.eval.runner`. Modules are imported only when their benchmark is asked for.
+in :mod:`unifiedreward.eval.runner` and the modules beside it. Modules are imported only when their benchmark is
+asked for.
 
     >>> from unifiedreward.eval.benchmarks import get_benchmark
     >>> get_benchmark("vl_rewardbench").metric_set
@@ -15,9 +16,9 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from unifiedreward.eval.runner import Benchmark
+    from unifiedreward.eval.types import Benchmark
 
-#: benchmark name -> (module, attribute holding its :class:`~unifiedreward.eval.runner.Benchmark`)
+#: benchmark name -> (module, attribute holding its :class:`~unifiedreward.eval.types.Benchmark`)
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "genai_bench_image": ("unifiedreward.eval.benchmarks.genai_bench", "IMAGE"),
     "genai_bench_video": ("unifiedreward.eval.benchmarks.genai_bench", "VIDEO"),
@@ -29,7 +30,7 @@ __all__ = ["BENCHMARKS", "get_benchmark"]
 
 
 def get_benchmark(name: str) -> Benchmark:
-    """The :class:`~unifiedreward.eval.runner.Benchmark` registered as ``name``.
+    """The :class:`~unifiedreward.eval.types.Benchmark` registered as ``name``.
 
     Raises:
         ValueError: an unknown name (the message lists the known ones).

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from unifiedreward.errors import DataError
 from unifiedreward.eval.metrics import GENAIBENCH_VOTE_TYPES
-from unifiedreward.eval.runner import Benchmark, DataError, Item, MetricGroup, PublishedRow, Table
+from unifiedreward.eval.types import Benchmark, Item, MetricGroup, PublishedRow, Table
 
 __all__ = ["IMAGE", "VIDEO", "build_items"]
 

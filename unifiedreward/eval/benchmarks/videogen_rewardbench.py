@@ -17,7 +17,8 @@ UnifiedReward paper's tau/diff, and the same judgment against the ``VQ``/``MQ``/
 
 from __future__ import annotations
 
-from unifiedreward.eval.runner import Benchmark, DataError, Item, MetricGroup, PublishedRow, Table
+from unifiedreward.errors import DataError
+from unifiedreward.eval.types import Benchmark, Item, MetricGroup, PublishedRow, Table
 
 __all__ = ["BENCHMARK", "build_items"]
 

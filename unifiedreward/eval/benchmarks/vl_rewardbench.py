@@ -19,8 +19,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from unifiedreward.errors import DataError
 from unifiedreward.eval.metrics import vlrewardbench_category
-from unifiedreward.eval.runner import Benchmark, DataError, Item, MetricGroup, PublishedRow, Table
+from unifiedreward.eval.types import Benchmark, Item, MetricGroup, PublishedRow, Table
 
 __all__ = ["BENCHMARK", "build_items"]
 

@@ -1,0 +1,172 @@
+"""Flags of ``python -m unifiedreward.demo`` (:class:`DemoArguments`) and their resolved defaults.
+
+The training schedule is fixed in steps (``--captioning_steps``, ``--judging_steps``), so every machine trains the
+same model; ``--train_minutes`` is an explicit opt-in time cap (then the result depends on the machine's speed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["DEFAULTS", "QUICK", "DemoArguments", "model_size", "resolve"]
+
+
+@dataclass
+class DemoArguments:
+    """Flags of ``python -m unifiedreward.demo`` (``--config file.yaml`` sets defaults)."""
+
+    output_dir: str = field(default="outputs/demo", metadata={"help": "Folder for everything the demo writes."})
+    quick: bool = field(
+        default=False,
+        metadata={
+            "help": "Plumbing check: a tiny world (8 records per task and mode, 8 held-out items per benchmark), a "
+            "few training steps; finishes in well under a minute. Explicit flags still override its sizes."
+        },
+    )
+    only_data: bool = field(
+        default=False, metadata={"help": "Write the world (training records and held-out files) and stop."}
+    )
+    scale: float = field(
+        default=1.0,
+        metadata={
+            "help": "Multiply the numbers of training records and held-out items (e.g. 10 for a stress / "
+            "regression set); the world itself (seed, sizes) is unchanged."
+        },
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of the world, the model's random weights and training."})
+    num_train: int | None = field(
+        default=None,
+        metadata={"help": "Training records per task x mode (default 1500; --quick 8), before --scale."},
+    )
+    num_eval: int | None = field(
+        default=None,
+        metadata={"help": "Held-out pairs per benchmark (default 160; --quick 8), before --scale."},
+    )
+    num_eval_point: int | None = field(
+        default=None,
+        metadata={"help": "Held-out point-score requests per task (default 80; --quick 4), before --scale."},
+    )
+    difficulty: str = field(
+        default="color",
+        metadata={
+            "help": "What tells the candidates of a pair apart (unifiedreward.synth.DifficultyMix.preset): 'color' "
+            "(the colour of a scene, the start or end colour of a clip; questions about colours), which a tiny "
+            "model trained from scratch on a CPU learns in minutes; 'full' (colour, shape, count, position, motion "
+            "direction), which needs far more training (see docs/demo.md).",
+            "choices": ["color", "full"],
+        },
+    )
+    image_size: int = field(
+        default=84, metadata={"help": "Side of scene images in pixels (84 = 9 image tokens; at least 48)."}
+    )
+    video_size: int = field(default=56, metadata={"help": "Side of video frames in pixels (even)."})
+    num_frames: int = field(default=4, metadata={"help": "Frames per video (all are used in training and eval)."})
+    arch: str = field(
+        default="qwen2_vl",
+        metadata={"help": "Model architecture: qwen2_vl or qwen2_5_vl.", "choices": ["qwen2_vl", "qwen2_5_vl"]},
+    )
+    hidden_size: int = field(default=128, metadata={"help": "Language model width."})
+    num_layers: int = field(default=4, metadata={"help": "Language model layers."})
+    vision_depth: int = field(default=4, metadata={"help": "Vision tower layers."})
+    vision_size: int = field(default=64, metadata={"help": "Vision tower width."})
+    reasoning: bool = field(
+        default=True,
+        metadata={
+            "help": "Explained answers: each training answer starts with the element checklist of the point-score "
+            "template ('red (color): 0, ...') before the verdict or score; pair ranks are then judged by generating "
+            "and parsing (--scoring generate). False: verdict-only answers, judged from answer probabilities."
+        },
+    )
+    num_captions: int | None = field(
+        default=None,
+        metadata={
+            "help": "Auxiliary captioning records per kind (image, image pair, video, video pair; default 750; "
+            "--quick 4), before --scale. 0: none."
+        },
+    )
+    captioning_steps: int | None = field(
+        default=None,
+        metadata={
+            "help": "Training stage 1: steps on the captioning records only (default 2600; --quick 4; 0: one stage "
+            "on the whole mixture)."
+        },
+    )
+    judging_steps: int | None = field(
+        default=None,
+        metadata={"help": "Training stage 2: steps on the whole mixture, from stage 1's weights (default 9300; --quick 4)."},
+    )
+    train_minutes: float | None = field(
+        default=None,
+        metadata={
+            "help": "Opt-in time cap on training (default: none, the step schedule alone decides, so every machine "
+            "trains the same model). With a cap each stage also stops after its share of the minutes (in proportion "
+            "to its steps), and the cooldown follows the time instead of the steps."
+        },
+    )
+    cooldown: float = field(
+        default=0.2,
+        metadata={
+            "help": "The last fraction of stage 2 decays the learning rate linearly to 0 (warmup-stable-decay; with "
+            "--train_minutes: the last fraction of stage 2's time). 0: no cooldown."
+        },
+    )
+    batch_size: int | None = field(
+        default=None, metadata={"help": "Training batch size (default 8; --quick 4)."}
+    )
+    learning_rate: float = field(default=3e-4, metadata={"help": "Peak learning rate (AdamW)."})
+    warmup_steps: float = field(default=100, metadata={"help": "Linear warmup steps per stage (a value < 1 is a ratio)."})
+    dataloader_num_workers: int = field(
+        default=1, metadata={"help": "DataLoader worker processes decoding media while the model trains."}
+    )
+    sample_cache: bool = field(
+        default=True,
+        metadata={
+            "help": "Pre-encode each training sample once (the SFT entry point's sample cache, under "
+            "output_dir/cache) when the entry point offers one."
+        },
+    )
+    eval_batch_size: int = field(default=32, metadata={"help": "Prompts per forward pass when judging."})
+    max_new_tokens: int = field(
+        default=72, metadata={"help": "Answer length cap when judging (explained answers are ~50 tokens)."}
+    )
+    num_examples: int = field(default=2, metadata={"help": "Example judgments shown per task."})
+    plots: bool = field(default=True, metadata={"help": "Write loss.png, accuracy.png and examples.png."})
+
+
+#: The full run's sizes and schedule (chosen from the measurements in docs/demo.md, "Experiments").
+DEFAULTS: dict[str, int] = {"num_train": 1500, "num_eval": 160, "num_eval_point": 80, "num_captions": 750,
+                            "captioning_steps": 2600, "judging_steps": 9300, "batch_size": 8}  # fmt: skip
+#: ``--quick``: a tiny world and a few steps per stage.
+QUICK: dict[str, int] = {"num_train": 8, "num_eval": 8, "num_eval_point": 4, "num_captions": 4,
+                         "captioning_steps": 4, "judging_steps": 4, "batch_size": 4}  # fmt: skip
+
+
+def resolve(args: DemoArguments) -> DemoArguments:
+    """Fill the size and schedule defaults (full or ``--quick``) and apply ``--scale`` to the data sizes.
+
+    Raises:
+        ValueError: a negative step count, no judging steps, or a time cap that is not positive.
+    """
+    base = QUICK if args.quick else DEFAULTS
+    values: dict[str, Any] = {name: getattr(args, name) if getattr(args, name) is not None else base[name]
+                              for name in base}  # fmt: skip
+    for name in ("num_train", "num_eval", "num_eval_point", "num_captions"):
+        values[name] = max(1 if name != "num_captions" or values[name] else 0, round(values[name] * args.scale))
+    if values["captioning_steps"] < 0 or values["judging_steps"] < 1:
+        raise ValueError("--captioning_steps must be >= 0 and --judging_steps >= 1")
+    if args.train_minutes is not None and args.train_minutes <= 0:
+        raise ValueError("--train_minutes must be positive (leave it unset for no time cap)")
+    return DemoArguments(**{**asdict(args), **values})
+
+
+def model_size(args: DemoArguments) -> Any:
+    """The :class:`~unifiedreward.tiny.TinySize` of the demo's model: text ``num_layers`` x ``hidden_size`` (4
+    heads, 2 key-value heads, MLP 2x), vision ``vision_depth`` x ``vision_size`` (one head per 32 channels; Qwen2.5-VL:
+    window 112 px, full attention in every block), weights drawn with std 0.02 as for training from scratch."""
+    from unifiedreward.tiny import TinySize
+
+    return TinySize(hidden_size=args.hidden_size, num_layers=args.num_layers, num_heads=4, num_kv_heads=2,
+                    vision_depth=args.vision_depth, vision_size=args.vision_size,
+                    vision_heads=max(1, args.vision_size // 32), window_size=112,
+                    full_attention_blocks=tuple(range(args.vision_depth)), initializer_range=0.02)  # fmt: skip

@@ -1,0 +1,7 @@
+"""``python -m unifiedreward.eval.videoqa [flags]``."""
+
+import sys
+
+from unifiedreward.eval.videoqa.run import main
+
+sys.exit(main())

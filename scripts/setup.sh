@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PYTHON=${PYTHON:-python3}
-EXTRAS=${EXTRAS:-video,training,eval,dev}
+EXTRAS=${EXTRAS:-video,training,dpo,diffusion,eval,dev}
 TORCH_SPEC=${TORCH_SPEC:-"torch==2.14.1 torchvision==0.29.1"}
 
 if [ ! -x .venv/bin/python ]; then

@@ -7,11 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from unifiedreward.judge.judge import ORDERS
+from unifiedreward.judge.judge import SCORINGS as JUDGE_SCORINGS
 from unifiedreward.preference.candidates import UNDERSTANDING_TASKS
 from unifiedreward.preference.strategies import STRATEGIES, PointwiseConfig, TournamentConfig, UpstreamConfig
 
-ORDERS = ("as_given", "random", "both")
-SCORINGS = ("auto", "generate", "probabilities")
+#: The judge's scorings, plus ``auto`` (each strategy's own default).
+SCORINGS = ("auto", *JUDGE_SCORINGS)
 
 
 def _f(default: Any, help: str, **extra: Any) -> Any:

@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
-
-if TYPE_CHECKING:  # pragma: no cover
-    from unifiedreward.train import ModelArguments
 
 __all__ = [
     "PARAMETER_GROUPS",
@@ -138,7 +135,7 @@ def _modules_to_save(model: torch.nn.Module, family: str, *, vision: bool, merge
     return list(dict.fromkeys(suffixes))
 
 
-def apply_lora(model: torch.nn.Module, family: str, model_args: ModelArguments) -> torch.nn.Module:
+def apply_lora(model: torch.nn.Module, family: str, model_args: Any) -> torch.nn.Module:
     """Wrap ``model`` with LoRA adapters on the language model's ``lora_target_modules``.
 
     The base weights are frozen. ``tune_vision`` / ``tune_merger`` train those parts fully through peft's
@@ -147,7 +144,8 @@ def apply_lora(model: torch.nn.Module, family: str, model_args: ModelArguments) 
     Args:
         model: a (non-peft) model of ``family``.
         family: ``"qwen"`` or ``"llava"``.
-        model_args: reads ``lora_r``, ``lora_alpha`` (default ``2 * lora_r``), ``lora_dropout``,
+        model_args: any object with the LoRA fields of ``unifiedreward.train.ModelArguments`` (kept as a duck
+            type so this library module never imports the entry module); reads ``lora_r``, ``lora_alpha`` (default ``2 * lora_r``), ``lora_dropout``,
             ``lora_target_modules`` (comma-separated), ``tune_vision`` and ``tune_merger``.
 
     Returns:

@@ -27,7 +27,6 @@ Every flag has ``--help``. Defaults follow the upstream recipe where it applies 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ import torch
 from transformers import TrainingArguments
 
 from unifiedreward.data.sft import BadDataError, MediaOptions, SFTCollator, SupervisedDataset
+from unifiedreward.training.steps import resolve_dtype, resume_path, save_final, select_trainable, setup_logging
 from unifiedreward.training.trainable import (
     PARAMETER_GROUPS,
     apply_lora,
@@ -263,16 +263,6 @@ def parse_train_args(
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _resolve_dtype(model_args: ModelArguments, args: RewardTrainingArguments) -> torch.dtype:
-    if model_args.dtype != "auto":
-        return getattr(torch, model_args.dtype)
-    if args.deepspeed and args.bf16:
-        return torch.bfloat16
-    if args.deepspeed and args.fp16:
-        return torch.float16
-    return torch.float32
-
-
 def build_dataset(
     data_args: DataArguments, processor: Any, family: str, *, stop_in_getitem: bool = True
 ) -> SupervisedDataset:
@@ -325,38 +315,6 @@ def build_dataset(
     )
 
 
-def _resume_path(args: RewardTrainingArguments) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    resume = args.resume_from_checkpoint
-    if resume is None or str(resume).lower() in ("", "none", "false"):
-        return None
-    if str(resume).lower() in ("auto", "last", "true"):
-        last = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
-        if last is None and str(resume).lower() != "auto":
-            raise FileNotFoundError(f"--resume_from_checkpoint {resume}: no checkpoint-* in {args.output_dir}")
-        if last is None:
-            logger.info("no checkpoint in %s: starting from scratch", args.output_dir)
-        return last
-    if not os.path.isdir(resume):
-        raise FileNotFoundError(f"--resume_from_checkpoint {resume}: no such folder")
-    return str(resume)
-
-
-def _setup_logging(args: RewardTrainingArguments) -> None:
-    import transformers
-
-    level = args.get_process_log_level()
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", stream=sys.stderr
-        )
-    # our own summaries (trainable parameters, data mixture, dropped samples) at INFO on the main process by default
-    ours = logging.INFO if args.log_level == "passive" and args.should_log else level
-    logging.getLogger("unifiedreward").setLevel(ours)
-    transformers.utils.logging.set_verbosity(level)
-
-
 def run_training(
     model_args: ModelArguments,
     data_args: DataArguments,
@@ -384,18 +342,18 @@ def run_training(
     from unifiedreward.modeling import model_family
 
     args = training_args
-    _setup_logging(args)
+    setup_logging(args)
     set_seed(args.seed)
     if data_args.group_by_length:
         args.train_sampling_strategy = "group_by_length"
     if args.activation_checkpointing and not args.activation_checkpointing_kwargs:
         args.activation_checkpointing_kwargs = {"use_reentrant": False}
-    resume = _resume_path(args)
+    resume = resume_path(args)
 
     # model (once) and what trains
     model, processor, loaded_from = _load_model(model_args, args, resume)
     family = model_family(model)
-    model = _select_trainable(model, family, model_args)
+    model = select_trainable(model, family, model_args)
     if args.world_size > 1 and args.ddp_find_unused_parameters is None:
         # a batch without images leaves the vision tower unused on that rank
         args.ddp_find_unused_parameters = True
@@ -425,7 +383,7 @@ def run_training(
     # train (the last dropped-sample check runs when training ends), save
     trainer.train(resume_from_checkpoint=resume)
     _log_counts(dataset)
-    _save_final(trainer, model_args, processor)
+    save_final(trainer, model_args, processor)
     return trainer
 
 
@@ -442,34 +400,12 @@ def _load_model(
         source = loaded_from = resume
     model, processor = load_reward_model(
         source,
-        dtype=_resolve_dtype(model_args, args),
+        dtype=resolve_dtype(model_args, args),
         attn_implementation=model_args.attn_implementation,
         trust_remote_code=model_args.trust_remote_code,
     )
     logger.info("loaded the model from %s", source)
     return model, processor, loaded_from
-
-
-def _select_trainable(model: torch.nn.Module, family: str, model_args: ModelArguments) -> torch.nn.Module:
-    """Freeze/unfreeze the parts, or wrap with LoRA; logs the trainable counts; returns the model to train."""
-    if model_args.lora_r > 0:
-        model = apply_lora(model, family, model_args)
-    else:
-        set_trainable(
-            model,
-            family,
-            vision=model_args.tune_vision,
-            merger=model_args.tune_merger,
-            language_model=model_args.tune_language_model,
-        )
-    summary = trainable_summary(model, family)
-    logger.info(
-        "trainable parameters (%s, %s): %s",
-        type(model).__name__,
-        "LoRA" if model_args.lora_r > 0 else "full",
-        ", ".join(f"{part} {trainable:,}/{total:,}" for part, (trainable, total) in summary.items()),
-    )
-    return model
 
 
 def _callbacks(args: RewardTrainingArguments, dataset: SupervisedDataset, extra: Sequence[Any] | None) -> list[Any]:
@@ -495,30 +431,6 @@ def _log_counts(dataset: SupervisedDataset) -> None:
     cache = dataset.cache
     if cache is not None:
         logger.info("sample cache %s (main process): %d hits, %d writes", cache.folder, cache.hits, cache.writes)
-
-
-def _save_final(trainer: RewardSFTTrainer, model_args: ModelArguments, processor: Any) -> None:
-    """Save the final model and processor in ``output_dir`` (LoRA: merged, with the adapter in ``adapter/``)."""
-    output_dir = trainer.args.output_dir
-    if model_args.lora_r <= 0:
-        trainer.save_model(output_dir)
-        trainer.save_state()
-        return
-    trainer.save_model(os.path.join(output_dir, "adapter"))
-    trainer.save_state()
-    if not model_args.merge_lora:
-        return
-    from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
-
-    if is_deepspeed_zero3_enabled():
-        logger.warning("LoRA under ZeRO-3: not merging; merge %s/adapter into the base model offline", output_dir)
-        return
-    if trainer.args.should_save:
-        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
-        merged.save_pretrained(output_dir)
-        processor.save_pretrained(output_dir)
-        logger.info("saved the merged model and the processor to %s", output_dir)
-    trainer.accelerator.wait_for_everyone()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

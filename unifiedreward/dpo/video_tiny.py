@@ -2,12 +2,12 @@
 
 Built from diffusers configs with offline tokenizers (no hub), saved with ``save_pretrained`` so every consumer loads
 them by path exactly like a hub checkpoint. Sizes follow ``shared/guides/stack-notes.md`` §3 (a few tens of thousand
-parameters for Wan, ~1.8M for AnimateDiff); outputs are noise, which is all the plumbing tests need.
+parameters for Wan, ~1M for AnimateDiff: one layer per block); outputs are noise, which is all the plumbing tests need.
 
 * :func:`save_tiny_wan` → ``<dir>`` holding a :class:`diffusers.WanPipeline` (UMT5 encoder + ``T5Tokenizer`` of
   single characters, ``AutoencoderKLWan``, ``WanTransformer3DModel``, ``FlowMatchEulerDiscreteScheduler``).
-* :func:`save_tiny_animatediff` → ``<dir>`` holding a :class:`diffusers.AnimateDiffPipeline` and
-  ``<dir>/motion_adapter`` (reloading the pipeline needs the adapter passed in).
+* :func:`save_tiny_animatediff` → ``<dir>`` holding a :class:`diffusers.AnimateDiffPipeline` (the saved pipeline
+  carries its ``motion_adapter``; the UNet is saved as the combined ``UNetMotionModel``).
 """
 
 from __future__ import annotations
@@ -76,21 +76,24 @@ def _clip_tokenizer(folder: Path) -> Any:
 
 
 def save_tiny_animatediff(path: str | Path, *, seed: int = 0) -> Path:
-    """Build and save a tiny :class:`diffusers.AnimateDiffPipeline` under ``path`` (adapter in ``motion_adapter/``)."""
+    """Build and save a tiny :class:`diffusers.AnimateDiffPipeline` under ``path`` (returned)."""
+    import tempfile
+
     from diffusers import AnimateDiffPipeline, AutoencoderKL, DDIMScheduler, MotionAdapter, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     path = Path(path)
     torch.manual_seed(seed)
-    tokenizer = _clip_tokenizer(path / "_tokenizer_src")
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = _clip_tokenizer(Path(tmp))
     text_encoder = CLIPTextModel(CLIPTextConfig(bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32,
                                                 intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
                                                 vocab_size=len(tokenizer), max_position_embeddings=16))  # fmt: skip
-    unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=2, sample_size=16, in_channels=4,
+    unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, sample_size=16, in_channels=4,
                                 out_channels=4, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
                                 up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
                                 norm_num_groups=2)  # fmt: skip
-    adapter = MotionAdapter(block_out_channels=(32, 64), motion_layers_per_block=2, motion_norm_num_groups=2,
+    adapter = MotionAdapter(block_out_channels=(32, 64), motion_layers_per_block=1, motion_norm_num_groups=2,
                             motion_num_attention_heads=4)  # fmt: skip
     vae = AutoencoderKL(block_out_channels=[32, 64], in_channels=3, out_channels=3,
                         down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
@@ -100,5 +103,4 @@ def save_tiny_animatediff(path: str | Path, *, seed: int = 0) -> Path:
                                tokenizer=tokenizer, scheduler=scheduler, feature_extractor=None,
                                image_encoder=None)  # fmt: skip
     pipe.save_pretrained(path)
-    adapter.save_pretrained(path / "motion_adapter")
     return path

@@ -24,7 +24,6 @@ Reported: pairs/s over ``--steps`` timed steps after ``--warmup``, seconds per s
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import platform
 import time

@@ -147,3 +147,17 @@ def test_sift_output_loads_with_datasets_and_trains(sd, generated, tmp_path):
                                          output_dir=str(tmp_path / "run"), resolution=16, max_train_steps=1,
                                          checkpointing_steps=0, lora_rank=2))  # fmt: skip
     assert result["global_step"] == 1
+
+
+def test_sift_tournament_strategy_by_flag(generated, tmp_path):
+    gen_dir, _, _ = generated
+    backend = BrightnessJudge()
+    args = SiftArguments(data_dir=str(gen_dir), output_dir=str(tmp_path), strategy="tournament", progress=False)
+    summary = run_sift(args, judge=RewardJudge(backend, family="qwen"))
+    assert summary["judge_calls"] == 2 * 4 * 3 and summary["kept"] >= 1  # 4 images: 12 ordered pairs each
+    for pair in json.loads((tmp_path / "dpo_data.json").read_text()):
+        evidence = json.loads(pair["evidence"])
+        assert evidence["strategy"] == "tournament"
+        means = [np.asarray(Image.open(tmp_path / "images_dpo" / pair[k]), dtype=np.float32).mean()
+                 for k in ("jpg_0", "jpg_1")]  # fmt: skip
+        assert means[0] > means[1]

@@ -139,3 +139,12 @@ def test_sdxl_turbo_uses_turbo_timesteps_and_micro_conditioning(pairs_dir, tmp_p
 def test_timestep_mode_must_fit_the_model(models, pairs_dir, tmp_path):
     with pytest.raises(ValueError, match="does not fit"):
         train(_args(models["sd3"], pairs_dir, tmp_path / "bad", timesteps="turbo"))
+
+
+def test_missing_tracker_fails_before_loading(pairs_dir, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    with pytest.raises(ImportError, match="pip install tensorboard"):
+        train(_args("no/such/model", pairs_dir, tmp_path / "out", report_to="tensorboard"))

@@ -3,11 +3,13 @@
 Pins: one noise draw and one timestep per pair (recovered from the denoiser's inputs); two optimizer steps each for
 Wan and AnimateDiff, full and LoRA (weights move, the LoRA base does not, the first loss is ln 2); text embeddings
 encoded once and hit on the second epoch and on resume (the encoder is never loaded again); resume continues the
-step count; latent cache; the saved weights load back into the pipeline.
+step count; latent cache; validation clips from cached embeddings; the saved weights load back into the pipeline and
+``VideoDPO/inference.py`` samples with them.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 from pathlib import Path
@@ -40,10 +42,17 @@ def tiny(tmp_path_factory):
 
 
 def _args(tiny, family: str, out: Path, **kw) -> VideoDPOArguments:
-    frames = 5 if family == "wan" else 4
+    frames = 5 if family == "wan" else 2
     base = dict(model=tiny[family], data_path=tiny["data"], output_dir=str(out), num_frames=frames, height=16,
                 width=16, max_sequence_length=16, max_train_steps=2, checkpointing_steps=0, learning_rate=1e-3)  # fmt: skip
     return VideoDPOArguments(**{**base, **kw})
+
+
+def _script(relative: str):
+    spec = importlib.util.spec_from_file_location(Path(relative).stem, Path(__file__).resolve().parents[1] / relative)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -92,15 +101,31 @@ def test_wan_two_full_steps_then_resume_continues_and_caches_hit(tiny, tmp_path)
 
 def test_wan_lora_two_epochs_against_the_lora_disabled_reference(tiny, tmp_path):
     from unifiedreward.dpo.video_inference import load_trained_video_pipeline
+    from unifiedreward.media import load_video
 
-    result = train(_args(tiny, "wan", tmp_path / "out", lora_rank=4, max_train_steps=4, gradient_checkpointing=True))
+    args = _args(tiny, "wan", tmp_path / "out", lora_rank=4, max_train_steps=4, gradient_checkpointing=True,
+                 validation_prompts=["a red cat"], validation_inference_steps=2)  # fmt: skip
+    result = train(args)
+    sample = load_video(tmp_path / "out/samples/step-4/0.mp4")  # a validation clip from the cached embeddings
+    assert sample.frames.shape == (5, 16, 16, 3)
     assert [(row["step"], row["epoch"]) for row in result["history"]] == [(1, 0), (2, 0), (3, 1), (4, 1)]
-    assert result["text_cache"] == {"hits": 4, "misses": 3}  # the second epoch hits the cache only
+    # 2 captions + "" + the validation prompt encoded once; the second epoch and the sample hit the cache only
+    assert result["text_cache"] == {"hits": 6, "misses": 3}
     assert result["history"][0]["loss"] == pytest.approx(math.log(2), abs=1e-5)
-    assert any(row["reward_margin"] != 0.0 for row in result["history"][1:])  # the policy moved off the reference
+    assert all(row["policy_mse"] != row["ref_mse"] for row in result["history"][1:])  # the policy left the reference
     assert (tmp_path / "out/pytorch_lora_weights.safetensors").is_file()
     pipe = load_trained_video_pipeline(tmp_path / "out")
     assert any("lora" in name for name, _ in pipe.transformer.named_parameters())
+    # VideoDPO/inference.py samples with the recorded base + the LoRA weights
+    script = _script("VideoDPO/inference.py")
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text(json.dumps(["a red cat"]))
+    argv = ["--trained", str(tmp_path / "out"), "--model", "recorded", "--prompts_file", str(prompts),
+            "--output_dir", str(tmp_path / "sampled"), "--num_videos", "2", "--num_frames", "5", "--height", "16",
+            "--width", "16", "--num_inference_steps", "2", "--max_sequence_length", "16", "--progress", "false"]  # fmt: skip
+    assert script.main(argv) == 0
+    record = json.loads((tmp_path / "sampled/data.json").read_text())[0]
+    assert [load_video(tmp_path / "sampled" / v).frames.shape for v in record["videos"]] == [(5, 16, 16, 3)] * 2
 
 
 @pytest.mark.parametrize("lora_rank", [0, 4], ids=["full", "lora"])
@@ -111,7 +136,7 @@ def test_animatediff_two_steps(tiny, tmp_path, lora_rank):
     result = train(_args(tiny, "animatediff", tmp_path / "out", lora_rank=lora_rank, gradient_checkpointing=True))
     assert [row["step"] for row in result["history"]] == [1, 2]
     assert result["history"][0]["loss"] == pytest.approx(math.log(2), abs=1e-5)
-    assert result["history"][1]["reward_margin"] != 0.0
+    assert result["history"][1]["policy_mse"] != result["history"][1]["ref_mse"]  # the policy left the reference
     assert result["text_cache"] == {"hits": 2, "misses": 3}
     info = json.loads((tmp_path / "out/dpo_training.json").read_text())
     assert info["family"] == "animatediff" and info["lora"] is bool(lora_rank)

@@ -19,8 +19,11 @@ if [[ -n "${ACCELERATE_CONFIG:-}" ]]; then
     LAUNCH+=(--config_file "${ACCELERATE_CONFIG}")
 else
     LAUNCH+=(--num_processes "${NUM_PROCESSES}" --num_machines 1 --dynamo_backend no)
-    if (( NUM_PROCESSES > 1 )); then LAUNCH+=(--multi_gpu); fi
-    if [[ "${NUM_GPUS}" == "0" ]]; then LAUNCH+=(--cpu); fi
+    if [[ "${NUM_GPUS}" == "0" ]]; then
+        LAUNCH+=(--cpu)                    # several CPU processes: DDP over gloo
+    elif (( NUM_PROCESSES > 1 )); then
+        LAUNCH+=(--multi_gpu)
+    fi
 fi
 
 set -x

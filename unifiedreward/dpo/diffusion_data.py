@@ -137,6 +137,10 @@ class EpochSampler(torch.utils.data.Sampler):
     def __len__(self) -> int:
         return self.size
 
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch's order (also called by accelerate's prepared loaders)."""
+        self.epoch = epoch
+
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         return iter(torch.randperm(self.size, generator=generator).tolist())

@@ -122,9 +122,9 @@ class _Sifter:
 
     def setup(self, _pending: Sequence[Any] = ()) -> None:
         if self.judge is None:
-            from unifiedreward.preference.pipeline import _build_judge
+            from unifiedreward.preference.pipeline import build_judge
 
-            self.judge = _build_judge(self.args)  # the flags it reads are SiftArguments fields of the same name
+            self.judge = build_judge(self.args)  # the flags it reads are SiftArguments fields of the same name
         self.out_images.mkdir(parents=True, exist_ok=True)
 
     def load(self, record: dict[str, Any]) -> Any:

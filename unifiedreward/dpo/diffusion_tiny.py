@@ -54,11 +54,11 @@ def save_tiny_sd(path: str | Path, *, seed: int = 0, prediction_type: str = "eps
     from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextModel
 
-    from unifiedreward.dpo.video_tiny import _clip_tokenizer
+    from unifiedreward.dpo.video_tiny import clip_tokenizer
 
     torch.manual_seed(seed)
     with tempfile.TemporaryDirectory() as tmp:
-        tokenizer = _clip_tokenizer(Path(tmp))
+        tokenizer = clip_tokenizer(Path(tmp))
     pipe = StableDiffusionPipeline(unet=UNet2DConditionModel(**TINY_UNET), vae=_vae(),
                                    text_encoder=CLIPTextModel(_clip_config(len(tokenizer))), tokenizer=tokenizer,
                                    scheduler=DDIMScheduler(clip_sample=False, steps_offset=1,
@@ -71,21 +71,21 @@ def save_tiny_sd(path: str | Path, *, seed: int = 0, prediction_type: str = "eps
 def save_tiny_sdxl(path: str | Path, *, seed: int = 0) -> Path:
     """Build and save a tiny :class:`diffusers.StableDiffusionXLPipeline` (two CLIP encoders, pooled embeddings,
     micro-conditioning; Euler sampler as SDXL-Turbo) under ``path``."""
-    from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
-    from unifiedreward.dpo.video_tiny import _clip_tokenizer
+    from unifiedreward.dpo.video_tiny import clip_tokenizer
 
     torch.manual_seed(seed)
     with tempfile.TemporaryDirectory() as tmp:
-        tokenizer = _clip_tokenizer(Path(tmp))
+        tokenizer = clip_tokenizer(Path(tmp))
     unet = UNet2DConditionModel(**{**TINY_UNET, "cross_attention_dim": 64, "addition_embed_type": "text_time",
                                    "addition_time_embed_dim": 8, "projection_class_embeddings_input_dim": 6 * 8 + 32})  # fmt: skip
     pipe = StableDiffusionXLPipeline(vae=_vae(), text_encoder=CLIPTextModel(_clip_config(len(tokenizer))),
                                      text_encoder_2=CLIPTextModelWithProjection(_clip_config(len(tokenizer),
                                                                                              projection_dim=32)),
                                      tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet,
-                                     scheduler=EulerAncestralDiscreteScheduler(timestep_spacing="trailing"))  # fmt: skip
+                                     scheduler=EulerDiscreteScheduler(timestep_spacing="trailing"))  # fmt: skip
     pipe.save_pretrained(path)
     return Path(path)
 
@@ -95,12 +95,12 @@ def save_tiny_sd3(path: str | Path, *, seed: int = 0) -> Path:
     from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
     from transformers import CLIPTextModelWithProjection, T5Config, T5EncoderModel
 
-    from unifiedreward.dpo.video_tiny import _clip_tokenizer, _t5_tokenizer
+    from unifiedreward.dpo.video_tiny import clip_tokenizer, t5_tokenizer
 
     torch.manual_seed(seed)
     with tempfile.TemporaryDirectory() as tmp:
-        tokenizer = _clip_tokenizer(Path(tmp))
-    t5_tokenizer = _t5_tokenizer()
+        tokenizer = clip_tokenizer(Path(tmp))
+    t5_tokenizer = t5_tokenizer()
     te1 = CLIPTextModelWithProjection(_clip_config(len(tokenizer), projection_dim=32))
     te2 = CLIPTextModelWithProjection(_clip_config(len(tokenizer), projection_dim=32))
     t5 = T5EncoderModel(T5Config(vocab_size=len(t5_tokenizer), d_model=32, d_kv=8, d_ff=37, num_layers=2,

@@ -116,6 +116,14 @@ def _log_validation(models: DiffusionModels, args: DiffusionDPOArguments, accele
                                         zip(images, args.validation_prompts, strict=True)]}, step=step)  # fmt: skip
 
 
+def _check_tracker(report_to: str) -> None:
+    """Fail early when ``--report_to`` names a tracker that is not installed (accelerate would silently skip it)."""
+    import importlib.util
+
+    if report_to in ("tensorboard", "wandb") and importlib.util.find_spec(report_to) is None:
+        raise ImportError(f"--report_to {report_to} needs the {report_to} package: pip install {report_to}")
+
+
 def _resume_path(args: DiffusionDPOArguments) -> Path | None:
     if not args.resume_from_checkpoint:
         return None
@@ -139,6 +147,7 @@ def train(args: DiffusionDPOArguments) -> dict[str, Any]:
     from diffusers.training_utils import cast_training_params
 
     args.check()
+    _check_tracker(args.report_to)
     log_with = None if args.report_to == "none" else args.report_to
     accelerator = Accelerator(gradient_accumulation_steps=args.gradient_accumulation_steps,
                               mixed_precision=args.mixed_precision, log_with=log_with,
@@ -228,7 +237,7 @@ def train(args: DiffusionDPOArguments) -> dict[str, Any]:
             global_step += 1
             if ema is not None:
                 ema.step(trainable)
-            row = {"step": global_step, "loss": accelerator.gather(loss.detach()).mean().item(),
+            row = {"step": global_step, "loss": accelerator.gather(loss.detach().reshape(1)).mean().item(),
                    "lr": lr_scheduler.get_last_lr()[0],
                    **{k: accelerator.gather(v.reshape(1)).mean().item() for k, v in stats.items()}}  # fmt: skip
             history.append(row)

@@ -25,7 +25,9 @@ class VideoDPOArguments:
                                          "Wan-AI/Wan2.1-T2V-1.3B-Diffusers) or an AnimateDiffPipeline."})  # fmt: skip
     data_path: str = field(metadata={"help": "dpo_data.json of sift_dpo_data.py ({'caption', 'chosen', 'rejected'})."})
     output_dir: str = field(metadata={"help": "Checkpoints, logs, samples and the trained weights."})
-    family: str | None = _f(None, "wan or animatediff (default: from model_index.json).", choices=["wan", "animatediff"])
+    family: str | None = _f(
+        None, "wan or animatediff (default: from model_index.json).", choices=["wan", "animatediff"]
+    )
     motion_adapter: str | None = _f(None, "AnimateDiff: MotionAdapter added to an SD 1.5 base saved without one.")
     video_folder: str | None = _f(None, "Folder the video paths are relative to (default: the data file's folder).")
     # clips

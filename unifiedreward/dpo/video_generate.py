@@ -179,7 +179,9 @@ class _Generator:
     def setup(self, _pending: Sequence[dict[str, Any]] = ()) -> None:
         if self.pipe is None:
             args = self.args
-            device = args.device or (f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if torch.cuda.is_available() else "cpu")
+            device = args.device or (
+                f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if torch.cuda.is_available() else "cpu"
+            )
             self.pipe = load_pipeline(args.model, motion_adapter=args.motion_adapter, device=device,
                                       dtype=_dtype(args.dtype, device))  # fmt: skip
 

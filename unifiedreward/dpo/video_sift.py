@@ -121,9 +121,9 @@ class _Sifter:
 
     def setup(self, _pending: Sequence[Any] = ()) -> None:
         if self.judge is None:
-            from unifiedreward.preference.pipeline import _build_judge
+            from unifiedreward.preference.pipeline import build_judge
 
-            self.judge = _build_judge(self.args)
+            self.judge = build_judge(self.args)
 
     def load(self, record: dict[str, Any]) -> list[Any] | str:
         from unifiedreward.media import resolve_media
@@ -186,8 +186,8 @@ def run_sift(args: Any, *, judge: Any = None) -> dict[str, Any]:
         raise ValueError("--merge joins all shards: do not pass --shard with it")
     if not args.merge and judge is None and bool(args.reward_model) == bool(args.judge_base_url):
         raise ValueError("give exactly one of --reward_model and --judge_base_url")
-    if args.strategy == "upstream" and args.order not in (None, "as_given", "random", "both"):
-        raise ValueError(f"unknown --order {args.order!r}")
+    if args.num_frames < 1 or args.chunk_size < 1:
+        raise ValueError("--num_frames and --chunk_size must be >= 1")
     records = read_generations(args.data_path)
     order = [r["id"] for r in records]
     root = Path(args.video_folder) if args.video_folder else Path(args.data_path).parent

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["WAN_SHAPE", "save_tiny_animatediff", "save_tiny_wan", "tiny_wan_transformer"]
+__all__ = ["WAN_SHAPE", "clip_tokenizer", "save_tiny_animatediff", "save_tiny_wan", "t5_tokenizer", "tiny_wan_transformer"]
 
 #: Constructor arguments of the tiny Wan transformer (patch (1, 2, 2), 2 layers, text_dim 32).
 WAN_SHAPE: dict[str, Any] = dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16,
@@ -34,7 +34,7 @@ def tiny_wan_transformer(**overrides: Any) -> Any:
     return WanTransformer3DModel(**{**WAN_SHAPE, **overrides})
 
 
-def _t5_tokenizer() -> Any:
+def t5_tokenizer() -> Any:
     from transformers import T5Tokenizer
 
     pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
@@ -49,7 +49,7 @@ def save_tiny_wan(path: str | Path, *, seed: int = 0) -> Path:
     from transformers import UMT5Config, UMT5EncoderModel
 
     torch.manual_seed(seed)
-    tokenizer = _t5_tokenizer()
+    tokenizer = t5_tokenizer()
     text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=37, num_layers=2,
                                                num_heads=4, relative_attention_num_buckets=8))  # fmt: skip
     vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
@@ -60,7 +60,7 @@ def save_tiny_wan(path: str | Path, *, seed: int = 0) -> Path:
     return Path(path)
 
 
-def _clip_tokenizer(folder: Path) -> Any:
+def clip_tokenizer(folder: Path) -> Any:
     from transformers import CLIPTokenizer
 
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
@@ -85,7 +85,7 @@ def save_tiny_animatediff(path: str | Path, *, seed: int = 0) -> Path:
     path = Path(path)
     torch.manual_seed(seed)
     with tempfile.TemporaryDirectory() as tmp:
-        tokenizer = _clip_tokenizer(Path(tmp))
+        tokenizer = clip_tokenizer(Path(tmp))
     text_encoder = CLIPTextModel(CLIPTextConfig(bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32,
                                                 intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
                                                 vocab_size=len(tokenizer), max_position_embeddings=16))  # fmt: skip

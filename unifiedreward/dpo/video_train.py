@@ -162,7 +162,7 @@ def train(args: VideoDPOArguments) -> dict[str, Any]:
         policy.requires_grad_(True)
     reference = Reference(policy, args.reference if args.reference != "auto" else
                           ("lora_disabled" if lora else "copy"))  # fmt: skip
-    if reference.model is not None:
+    if reference.model is not None and weight_dtype != torch.float32:
         reference.model.to(dtype=weight_dtype)
     if args.gradient_checkpointing:
         policy.enable_gradient_checkpointing()

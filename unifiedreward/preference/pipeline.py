@@ -145,7 +145,7 @@ class _Session:
             self.policy, self.policy_family = _build_policy(args)
         self.policy_family = self.policy_family or args.policy_family or "qwen"
         if self.judge is None:
-            self.judge = _build_judge(args)
+            self.judge = build_judge(args)
 
     def load(self, item: SiftItem) -> Any:
         from unifiedreward.media import resolve_media
@@ -216,8 +216,9 @@ def _build_policy(args: PreferenceArguments) -> tuple[Any, str]:
     return backend, args.policy_family or model_family(backend.model)
 
 
-def _build_judge(args: PreferenceArguments) -> Any:
-    """The reward judge from ``--reward_model`` or ``--judge_base_url``."""
+def build_judge(args: Any) -> Any:
+    """The reward judge from ``--reward_model`` or ``--judge_base_url`` (and the judge flags of
+    :class:`PreferenceArguments`; the DiffusionDPO / VideoDPO sift arguments carry the same fields)."""
     from unifiedreward.judge.judge import RewardJudge
 
     if args.judge_base_url:

@@ -58,7 +58,33 @@ def test_quick_demo_writes_its_table_plots_and_examples(tmp_path, capsys):
     report = (out / "results.md").read_text()
     assert "| image generation |" in report
     assert "None" not in report  # every cell is a number or n/a
-    assert set(summary["stages"]) == {"world", "model", "eval before", "train", "eval after", "report"}
+    assert set(summary["stages"]) == {"world", "model", "eval before", "train", "eval after", "policy loop", "report"}
+
+    # the closed loop ran on the trained reward model, from the captioning-stage weights, through infer+sift.py's
+    # pipeline (decision log with every input's candidates) and reports each arm
+    loop = summary["policy_loop"]
+    assert loop["reward_model"] == str(out / "model" / "trained")
+    assert loop["policy_start"] == str(out / "model" / "stage1_captioning")
+    assert set(loop["arms"]) == {"reward model", "ground truth", "random"} and loop["heldout_questions"] == 6
+    decisions = (out / "policy_loop" / "pairs" / "reward_model.decisions.jsonl").read_text().splitlines()
+    assert len(decisions) == 6 and all(len(json.loads(line)["candidates"]) == 4 for line in decisions)
+    assert "Policy loop (image_understanding" in report and "closed loop <= 6 min" in report
+    assert (out / "policy_loop.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # DPO of the loop's policy on ground-truth pairs of its own questions: the trained policy reloads and answers
+    from unifiedreward.demo.args import DemoArguments, resolve
+    from unifiedreward.demo.policy_loop import confused_color, dpo_policy, policy_accuracy
+
+    data = out / "policy_loop" / "data"
+    pairs = [{"id": q["id"], "image": q["image"], "prompt": q["prompt"], "chosen": q["answer"],
+              "rejected": q["answer"].replace(q["truth"], confused_color(q["truth"]))}
+             for q in json.loads((data / "sift.json").read_text())]  # fmt: skip
+    (out / "gt_pairs.json").write_text(json.dumps(pairs))
+    args = resolve(DemoArguments(quick=True, output_dir=str(out), loop_dpo_epochs=1))
+    trained = dpo_policy(args, out / "policy_loop" / "policy", out / "gt_pairs.json", data, out / "dpo_gt")
+    assert trained["steps"] == 2 and trained["first_loss"] is not None  # 6 pairs, batch 4, one epoch
+    accuracy = policy_accuracy(out / "dpo_gt", data / "heldout.json", "image_understanding")
+    assert accuracy["total"] == 6 and len(accuracy["answers"]) == 6
 
 
 def test_only_data_and_scale(tmp_path):

@@ -43,6 +43,7 @@ from typing import Any
 from unifiedreward.args import parse_args
 from unifiedreward.demo.args import DemoArguments, model_size, resolve
 from unifiedreward.demo.evaluation import evaluate
+from unifiedreward.demo.policy_loop import loop_table, plot_loop, run_policy_loop
 from unifiedreward.demo.report import (
     PAIR_BENCHMARKS,
     TASK_LABELS,
@@ -143,6 +144,8 @@ def run(args: DemoArguments) -> dict[str, Any]:
     """Run the demo (see the module docstring); returns the summary written to ``output_dir/results.json``."""
     args = resolve(args)
     out = Path(args.output_dir)
+    if args.loop_only:
+        return run_loop_only(args, out)
     for stale in ("data", "eval", "model", "train"):
         if (out / stale).exists():
             shutil.rmtree(out / stale)
@@ -179,12 +182,21 @@ def run(args: DemoArguments) -> dict[str, Any]:
     after = evaluate(args, model_dir, heldout, out / "eval" / "after", "after training")
     clock.stage("eval after", t)
 
+    reward_seconds = round(time.perf_counter() - clock.start, 1)
+    loop = None
+    if args.policy_loop:
+        t = time.perf_counter()
+        loop = run_policy_loop(args, out, model_dir, _policy_start(out, init_dir))
+        clock.stage("policy loop", t)
+
     t = time.perf_counter()
     examples = collect_examples(out, heldout, args.num_examples)
     if args.plots:
         plot_loss(history, out / "loss.png")
         plot_accuracy(before, after, out / "accuracy.png")
         plot_examples(examples, out / "examples.png")
+        if loop is not None:
+            plot_loop(loop, out / "policy_loop.png")
     write_examples_html(examples, out)
     clock.stage("report", t)
     summary = {
@@ -196,22 +208,59 @@ def run(args: DemoArguments) -> dict[str, Any]:
         "before": before,
         "after": after,
         "examples": examples,
+        "policy_loop": loop,
         "stages": clock.stages,
+        "reward_model_seconds": reward_seconds,
         "seconds": round(time.perf_counter() - clock.start, 1),
     }
     table = write_report(args, out, summary)
     print()
     print(table)
+    if loop is not None:
+        print()
+        print(loop_table(loop))
     print()
     print(f"[demo] {summary['seconds']:.0f} s in total; wrote {out / 'results.md'}, loss.png, accuracy.png, "
           f"examples.png, examples.html")  # fmt: skip
     return summary
 
 
+def _policy_start(out: Path, init_dir: Path) -> Path:
+    """The closed loop's starting policy: the captioning-stage weights when stage 1 ran, else the initial model."""
+    stage1 = out / "model" / "stage1_captioning"
+    return stage1 if (stage1 / "config.json").exists() else init_dir
+
+
+def run_loop_only(args: DemoArguments, out: Path) -> dict[str, Any]:
+    """``--loop_only``: the closed loop on a finished run in ``out``; merged into its ``results.json`` / ``.md``.
+
+    Raises:
+        FileNotFoundError: ``out`` holds no trained reward model (``model/trained``).
+    """
+    reward_model = out / "model" / "trained"
+    if not (reward_model / "config.json").exists():
+        raise FileNotFoundError(f"{reward_model}: no trained reward model; run the demo first (without --loop_only)")
+    loop = run_policy_loop(args, out, reward_model, _policy_start(out, out / "model" / "init"))
+    if args.plots:
+        plot_loop(loop, out / "policy_loop.png")
+    results = out / "results.json"
+    summary = json.loads(results.read_text(encoding="utf-8")) if results.exists() else None
+    if summary is not None and "after" in summary:
+        summary["policy_loop"] = loop
+        write_report(DemoArguments(**{**summary["settings"], **{k: v for k, v in asdict(args).items()
+                                                                 if k.startswith("loop_")}}), out, summary)  # fmt: skip
+    else:
+        (out / "policy_loop" / "results.md").write_text(loop_table(loop) + "\n", encoding="utf-8")
+    print()
+    print(loop_table(loop))
+    return loop
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    (args,) = parse_args([DemoArguments], argv, prog="python -m unifiedreward.demo", description=__doc__.split("\n\n")[0])
+    (args,) = parse_args(
+        [DemoArguments], argv, prog="python -m unifiedreward.demo", description=__doc__.split("\n\n")[0]
+    )
     run(args)
     return 0
-

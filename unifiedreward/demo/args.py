@@ -94,7 +94,9 @@ class DemoArguments:
     )
     judging_steps: int | None = field(
         default=None,
-        metadata={"help": "Training stage 2: steps on the whole mixture, from stage 1's weights (default 9300; --quick 4)."},
+        metadata={
+            "help": "Training stage 2: steps on the whole mixture, from stage 1's weights (default 9300; --quick 4)."
+        },
     )
     train_minutes: float | None = field(
         default=None,
@@ -111,11 +113,11 @@ class DemoArguments:
             "--train_minutes: the last fraction of stage 2's time). 0: no cooldown."
         },
     )
-    batch_size: int | None = field(
-        default=None, metadata={"help": "Training batch size (default 8; --quick 4)."}
-    )
+    batch_size: int | None = field(default=None, metadata={"help": "Training batch size (default 8; --quick 4)."})
     learning_rate: float = field(default=3e-4, metadata={"help": "Peak learning rate (AdamW)."})
-    warmup_steps: float = field(default=100, metadata={"help": "Linear warmup steps per stage (a value < 1 is a ratio)."})
+    warmup_steps: float = field(
+        default=100, metadata={"help": "Linear warmup steps per stage (a value < 1 is a ratio)."}
+    )
     dataloader_num_workers: int = field(
         default=1, metadata={"help": "DataLoader worker processes decoding media while the model trains."}
     )
@@ -132,14 +134,78 @@ class DemoArguments:
     )
     num_examples: int = field(default=2, metadata={"help": "Example judgments shown per task."})
     plots: bool = field(default=True, metadata={"help": "Write loss.png, accuracy.png and examples.png."})
+    # the closed loop (unifiedreward.demo.policy_loop)
+    policy_loop: bool = field(
+        default=True,
+        metadata={
+            "help": "After the reward-model stage, run the closed loop: a policy VLM answers colour questions, "
+            "infer+sift.py picks DPO pairs from its samples with the trained reward model, DPO trains the policy, "
+            "and its held-out accuracy is compared with ground-truth and random pairs (docs/demo.md)."
+        },
+    )
+    loop_only: bool = field(
+        default=False,
+        metadata={
+            "help": "Run only the closed loop, on a finished run's output_dir (its model/trained and "
+            "model/stage1_captioning); its results are merged into results.json / results.md."
+        },
+    )
+    loop_task: str = field(
+        default="image_understanding",
+        metadata={
+            "help": "What the policy answers: colour questions about scenes (image_understanding) or the start / "
+            "end colour of clips (video_understanding).",
+            "choices": ["image_understanding", "video_understanding"],
+        },
+    )
+    loop_num_policy: int | None = field(
+        default=None, metadata={"help": "Closed loop: SFT records of the policy (default 600; --quick 8)."}
+    )
+    loop_num_sift: int | None = field(
+        default=None,
+        metadata={"help": "Closed loop: questions sampled and sifted into pairs (default 300; --quick 6)."},
+    )
+    loop_num_heldout: int | None = field(
+        default=None, metadata={"help": "Closed loop: held-out questions of the accuracy (default 300; --quick 6)."}
+    )
+    loop_policy_steps: int | None = field(
+        default=None,
+        metadata={
+            "help": "Closed loop: SFT steps of the policy from the captioning-stage weights (default 300; --quick 2)."
+        },
+    )
+    loop_policy_noise: float = field(
+        default=0.6,
+        metadata={
+            "help": "Closed loop: fraction of the policy's SFT answers that name a systematically confused colour "
+            "(the next colour of the world's list), so the policy errs like a hallucinating VLM: its greedy answer "
+            "is often wrong while its samples often hold the right one."
+        },
+    )
+    loop_num_candidates: int = field(default=4, metadata={"help": "Closed loop: answers sampled per question."})
+    loop_temperature: float = field(default=0.7, metadata={"help": "Closed loop: the policy's sampling temperature."})
+    loop_strategy: str = field(
+        default="tournament",
+        metadata={
+            "help": "Closed loop: the sifting strategy of infer+sift.py (docs/preference.md).",
+            "choices": ["upstream", "tournament", "pointwise"],
+        },
+    )
+    loop_dpo_epochs: float = field(default=2.0, metadata={"help": "Closed loop: DPO epochs over each arm's pairs."})
+    loop_dpo_lr: float = field(
+        default=1e-4, metadata={"help": "Closed loop: DPO learning rate (constant after 5 warm-up steps)."}
+    )
+    loop_beta: float = field(default=0.1, metadata={"help": "Closed loop: DPO beta (upstream's 0.1)."})
 
 
 #: The full run's sizes and schedule (chosen from the measurements in docs/demo.md, "Experiments").
 DEFAULTS: dict[str, int] = {"num_train": 1500, "num_eval": 160, "num_eval_point": 80, "num_captions": 750,
-                            "captioning_steps": 2600, "judging_steps": 9300, "batch_size": 8}  # fmt: skip
+                            "captioning_steps": 2600, "judging_steps": 9300, "batch_size": 8, "loop_num_policy": 600,
+                            "loop_num_sift": 300, "loop_num_heldout": 300, "loop_policy_steps": 300}  # fmt: skip
 #: ``--quick``: a tiny world and a few steps per stage.
 QUICK: dict[str, int] = {"num_train": 8, "num_eval": 8, "num_eval_point": 4, "num_captions": 4,
-                         "captioning_steps": 4, "judging_steps": 4, "batch_size": 4}  # fmt: skip
+                         "captioning_steps": 4, "judging_steps": 4, "batch_size": 4, "loop_num_policy": 8,
+                         "loop_num_sift": 6, "loop_num_heldout": 6, "loop_policy_steps": 2}  # fmt: skip
 
 
 def resolve(args: DemoArguments) -> DemoArguments:
@@ -151,7 +217,15 @@ def resolve(args: DemoArguments) -> DemoArguments:
     base = QUICK if args.quick else DEFAULTS
     values: dict[str, Any] = {name: getattr(args, name) if getattr(args, name) is not None else base[name]
                               for name in base}  # fmt: skip
-    for name in ("num_train", "num_eval", "num_eval_point", "num_captions"):
+    for name in (
+        "num_train",
+        "num_eval",
+        "num_eval_point",
+        "num_captions",
+        "loop_num_policy",
+        "loop_num_sift",
+        "loop_num_heldout",
+    ):
         values[name] = max(1 if name != "num_captions" or values[name] else 0, round(values[name] * args.scale))
     if values["captioning_steps"] < 0 or values["judging_steps"] < 1:
         raise ValueError("--captioning_steps must be >= 0 and --judging_steps >= 1")

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from unifiedreward.demo.policy_loop import loop_table
+
 __all__ = [
     "PAIR_BENCHMARKS",
     "TASK_LABELS",
@@ -37,7 +39,6 @@ PAIR_BENCHMARKS: dict[str, tuple[str, str | None]] = {
     "video_generation": ("genai_bench_video", "genai_bench_video"),
     "video_understanding": ("video_understanding", None),
 }
-
 
 
 def _pct(value: float | None) -> str:
@@ -98,6 +99,26 @@ def target_lines(after: Mapping[str, Any], seconds: float) -> list[str]:
     return lines
 
 
+def loop_target_lines(loop: Mapping[str, Any]) -> list[str]:
+    """The closed loop's targets (issue: reward-model pairs raise held-out accuracy by >= 10 points, at least half
+    of the ground-truth pairs' gain, random pairs do not help, the stage takes <= 6 minutes)."""
+    met = {True: "met", False: "not met"}
+    arms = loop["arms"]
+    reward, truth, rand = (arms.get(name, {}).get("gain") for name in ("reward model", "ground truth", "random"))
+    lines = []
+    if reward is not None:
+        lines.append(f"- reward-model pairs: {reward * 100:+.1f} points (>= +10): {met[reward >= 0.10]}")
+        if truth is not None:
+            half = reward >= truth / 2
+            lines.append(f"- at least half the ground-truth pairs' gain ({truth * 100:+.1f}): {met[half]}")
+    if rand is not None:
+        lines.append(f"- random pairs do not help ({rand * 100:+.1f} points, below half the reward-model gain): "
+                     f"{met[reward is None or rand < reward / 2]}")  # fmt: skip
+    minutes = loop["seconds"] / 60
+    lines.append(f"- closed loop <= 6 min on 2 CPU cores: {minutes:.1f} min on this machine ({met[minutes <= 6]})")
+    return lines
+
+
 def _mean(values: Sequence[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return sum(present) / len(present) if len(present) == len(values) and present else None
@@ -107,7 +128,9 @@ def write_report(args: Any, out: Path, summary: Mapping[str, Any]) -> str:
     """``results.md`` (table, targets, settings) and ``results.json``; returns the markdown."""
     before, after = summary["before"], summary["after"]
     table = results_table(before, after)
-    targets = target_lines(after, summary["seconds"])
+    targets = target_lines(after, summary.get("reward_model_seconds") or summary["seconds"])
+    loop = summary.get("policy_loop")
+    loop_lines = ["", loop_table(loop), "", *loop_target_lines(loop)] if loop else []
     genai = []
     for task in ("image_generation", "video_generation"):
         pair = after[task]["pair"]
@@ -143,6 +166,7 @@ def write_report(args: Any, out: Path, summary: Mapping[str, Any]) -> str:
             "Targets (issue: every task, on any 2-core machine):",
             "",
             *targets,
+            *loop_lines,
             "",
             genai_intro,
             "",

@@ -1,0 +1,135 @@
+"""The demo's closed loop (``unifiedreward.demo.policy_loop``): answer scoring, questions, control pairs, report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from unifiedreward.demo.policy_loop import (
+    answer_colors,
+    control_pairs,
+    is_correct,
+    loop_table,
+    pair_precision,
+    write_questions,
+)
+from unifiedreward.demo.report import loop_target_lines
+
+
+@pytest.mark.parametrize(
+    ("text", "truth", "correct"),
+    [
+        ("The circles are red.", "red", True),
+        ("the circle is RED", "red", True),
+        ("The circle is red. It is red.", "red", True),  # the same colour twice is still one colour
+        ("The circle is blue.", "red", False),
+        ("The circle is red or blue.", "red", False),  # hedging over two colours is wrong
+        ("The circle is reddish.", "red", False),  # whole words only
+        ("It is at the start.", "red", False),  # no colour named
+        ("", "red", False),
+        (None, "red", False),  # a failed generation
+    ],
+)
+def test_is_correct_needs_exactly_the_true_colour(text, truth, correct):
+    assert is_correct(text, truth) is correct
+
+
+def test_answer_colors_keeps_order_and_repeats():
+    assert answer_colors("Red square, then BLUE, then red.") == ["red", "blue", "red"]
+
+
+@pytest.mark.parametrize("task", ["image_understanding", "video_understanding"])
+def test_write_questions_is_deterministic_and_answers_are_true(tmp_path, task):
+    from unifiedreward.synth import World
+
+    world = World(seed=3)
+    sizes = {"policy": 5, "sift": 4, "heldout": 4}
+    files = write_questions(world, tmp_path / "a", task, sizes)
+    again = write_questions(world, tmp_path / "b", task, sizes)
+    key = "video" if task == "video_understanding" else "image"
+    for split, path in files.items():
+        assert path.read_text() == again[split].read_text()  # same world, same questions and media names
+        rows = json.loads(path.read_text())
+        assert len(rows) == sizes[split]
+        for row in rows:
+            assert (path.parent / row[key]).is_file()
+    ids = [r["id"] for p in files.values() for r in json.loads(p.read_text())]
+    assert len(ids) == len(set(ids)) == 13  # the splits are disjoint
+    for split in ("sift", "heldout"):
+        for row in json.loads(files[split].read_text()):
+            assert is_correct(row["answer"], row["truth"]), row  # the reference answer is right by the scorer
+            assert "color" in row["prompt"]
+    policy = json.loads(files["policy"].read_text())
+    human, gpt = policy[0]["conversations"]
+    assert human["from"] == "human" and human["value"].startswith(f"<{key}>\n")
+    assert gpt["from"] == "gpt" and len(answer_colors(gpt["value"])) == 1
+
+
+def _line(record_id, outputs, kept=True):
+    return {"id": record_id, "kept": kept, "candidates": [{"output": o, "seed": 1} for o in outputs]}
+
+
+QUESTIONS = {
+    "q1": {"id": "q1", "image": "m/q1.png", "prompt": "What color is the circle?", "truth": "red"},
+    "q2": {"id": "q2", "image": "m/q2.png", "prompt": "What color are the squares?", "truth": "blue"},
+    "q3": {"id": "q3", "image": "m/q3.png", "prompt": "What color is the triangle?", "truth": "green"},
+}
+
+
+def test_control_pairs_ground_truth_and_random():
+    decisions = [
+        _line("q1", ["It is red.", "It is blue.", "It is red.", "It is green."]),  # mixed: a truth pair
+        _line("q2", ["They are red.", "They are red."], kept=False),  # all wrong, not kept: no pair at all
+        _line("q3", ["It is green.", "It is green."]),  # kept but identical texts: no random pair
+        _line("unknown", ["a", "b"]),  # not a loop question: ignored
+    ]
+    arms = control_pairs(decisions, QUESTIONS, "image_understanding", seed=0)
+    (truth,) = arms["ground truth"]
+    assert truth["id"] == "q1" and truth["chosen"] == "It is red." and truth["rejected"] in {"It is blue.", "It is green."}
+    assert truth["image"] == "m/q1.png" and truth["prompt"] == "What color is the circle?"
+    (rand,) = arms["random"]
+    assert rand["id"] == "q1" and rand["chosen"] != rand["rejected"]
+    assert {rand["chosen"], rand["rejected"]} <= {"It is red.", "It is blue.", "It is green."}
+    assert control_pairs(decisions, QUESTIONS, "image_understanding", seed=0) == arms  # seeded
+
+
+def test_random_pairs_have_no_preferred_direction():
+    decisions = [_line("q1", ["It is red.", "It is blue."]) for _ in range(400)]
+    arms = control_pairs(decisions, QUESTIONS, "image_understanding", seed=1)
+    right = sum(p["chosen"] == "It is red." for p in arms["random"])
+    assert len(arms["random"]) == 400 and 160 < right < 240  # ~half each way (binomial, sd 10)
+
+
+def test_pair_precision_counts():
+    pairs = [
+        {"id": "q1", "chosen": "It is red.", "rejected": "It is blue."},  # right
+        {"id": "q1", "chosen": "It is blue.", "rejected": "It is red."},  # reversed
+        {"id": "q2", "chosen": "They are red.", "rejected": "They are green."},  # both wrong
+        {"id": "q2", "chosen": "They are blue.", "rejected": "They are yellow."},  # right
+    ]
+    assert pair_precision(pairs, QUESTIONS) == {"right": 2, "reversed": 1, "same": 1, "precision": 2 / 3}
+    assert pair_precision([], QUESTIONS)["precision"] is None
+
+
+def _loop(reward, truth, rand, seconds=200.0):
+    arm = lambda gain, pairs: {"pairs": pairs, "precision": 0.9, "accuracy": 0.4 + gain, "gain": gain}  # noqa: E731
+    return {"task": "image_understanding", "strategy": "pointwise", "heldout_questions": 300, "before": 0.4,
+            "arms": {"reward model": arm(reward, 120), "ground truth": arm(truth, 150), "random": arm(rand, 120)},
+            "seconds": seconds}  # fmt: skip
+
+
+def test_loop_table_and_targets():
+    loop = _loop(0.2, 0.3, 0.01)
+    table = loop_table(loop)
+    assert "| reward model | 120 | 90.0% | 40.0% | 60.0% | +20.0 pts |" in table
+    assert "| random | 120 | 90.0% | 40.0% | 41.0% | +1.0 pts |" in table
+    lines = loop_target_lines(loop)
+    assert all(line.endswith("met") and "not met" not in line for line in lines[:3])
+    assert "3.3 min on this machine (met)" in lines[3]
+
+    failing = loop_target_lines(_loop(0.08, 0.3, 0.06, seconds=400))
+    assert "+8.0 points (>= +10): not met" in failing[0]
+    assert "(+30.0): not met" in failing[1]  # 8 < 30 / 2
+    assert "not met" in failing[2]  # random +6 >= half of +8
+    assert "6.7 min on this machine (not met)" in failing[3]

@@ -28,14 +28,37 @@ def test_default_schedule_is_fixed_in_steps_without_a_time_budget():
         DEFAULTS["captioning_steps"], DEFAULTS["judging_steps"], DEFAULTS["batch_size"])  # fmt: skip
     stages = plan_stages(args, _data())
     assert [(s.name, s.steps, s.minutes) for s in stages] == [
-        ("captioning", DEFAULTS["captioning_steps"], None), ("judging", DEFAULTS["judging_steps"], None)]  # fmt: skip
-    assert [s.cooldown for s in stages] == [0.0, 0.2]  # only the last stage decays
+        ("captioning", DEFAULTS["captioning_steps"], None), ("judging", DEFAULTS["judging_steps"], None),
+        ("restart", DEFAULTS["restart_steps"], None)]  # fmt: skip
+    assert [s.cooldown for s in stages] == [0.0, 0.2, 0.2]  # the judging stages end with a cooldown
+    assert [s.seed_offset for s in stages] == [0, 0, 1]
     quick = resolve(DemoArguments(quick=True))
     assert (quick.captioning_steps, quick.judging_steps) == (QUICK["captioning_steps"], QUICK["judging_steps"])
+    assert [s.name for s in plan_stages(quick, _data())] == ["captioning", "judging"]  # --quick: no restart
+
+
+def test_the_restart_stage_has_a_fresh_seed_and_data_order_and_its_own_cooldown(tmp_path):
+    args = resolve(DemoArguments(seed=3, captioning_steps=300, judging_steps=1000, restart_steps=500))
+    _, second, third = plan_stages(args, _data())
+    argv2 = train_argv(args, tmp_path / "s1", second, tmp_path / "s2", tmp_path / "cache")
+    argv3 = train_argv(args, tmp_path / "s2", third, tmp_path / "s3", tmp_path / "cache")
+    flags2, flags3 = dict(zip(argv2[::2], argv2[1::2], strict=True)), dict(zip(argv3[::2], argv3[1::2], strict=True))
+    assert flags2["--seed"] == "3" and "--mixture_seed" not in flags2
+    assert flags3["--seed"] == "4" and flags3["--mixture_seed"] == "4"  # another data order than stage 2
+    assert flags3["--data_path"] == flags2["--data_path"] and flags3["--max_steps"] == "500"
+    assert flags3["--model_name_or_path"] == str(tmp_path / "s2")  # from stage 2's weights; a fresh optimizer
+    assert flags3["--warmup_steps"] == flags2["--warmup_steps"] == "100"
+    assert json.loads(flags3["--lr_scheduler_kwargs"]) == {"num_decay_steps": 100, "decay_type": "linear"}
+    from unifiedreward.train import parse_train_args
+
+    _, data_args, training_args = parse_train_args(argv3)
+    assert (training_args.seed, data_args.mixture_seed, training_args.max_steps) == (4, 4, 500)
+    with pytest.raises(ValueError, match="restart_steps"):
+        resolve(DemoArguments(restart_steps=-1))
 
 
 def test_each_stage_runs_exactly_its_steps_and_the_last_one_cools_down_in_steps(tmp_path):
-    args = resolve(DemoArguments(captioning_steps=300, judging_steps=1000))
+    args = resolve(DemoArguments(captioning_steps=300, judging_steps=1000, restart_steps=0))
     first, second = plan_stages(args, _data())
     argv1 = train_argv(args, tmp_path / "init", first, tmp_path / "s1", tmp_path / "cache")
     argv2 = train_argv(args, tmp_path / "s1", second, tmp_path / "s2", tmp_path / "cache")
@@ -53,7 +76,7 @@ def test_each_stage_runs_exactly_its_steps_and_the_last_one_cools_down_in_steps(
 
 
 def test_time_cap_is_opt_in_and_split_by_steps():
-    args = resolve(DemoArguments(captioning_steps=1000, judging_steps=3000, train_minutes=8))
+    args = resolve(DemoArguments(captioning_steps=1000, judging_steps=3000, restart_steps=0, train_minutes=8))
     first, second = plan_stages(args, _data())
     assert (first.minutes, second.minutes) == (2.0, 6.0)
     argv = train_argv(args, Path("m"), second, Path("o"), Path("c"))
@@ -63,7 +86,7 @@ def test_time_cap_is_opt_in_and_split_by_steps():
 
     _, _, training_args = parse_train_args(argv)
     assert (training_args.max_train_minutes, training_args.time_budget_cooldown) == (6.0, 0.2)
-    assert [s.name for s in plan_stages(resolve(DemoArguments(captioning_steps=0)), _data())] == ["judging"]
+    assert [s.name for s in plan_stages(resolve(DemoArguments(captioning_steps=0)), _data())] == ["judging", "restart"]
     assert [s.name for s in plan_stages(args, _data(captioning=False))] == ["judging"]
     with pytest.raises(ValueError, match="train_minutes"):
         resolve(DemoArguments(train_minutes=0))

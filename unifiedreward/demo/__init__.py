@@ -16,7 +16,11 @@ world (:mod:`unifiedreward.synth`):
    ``train/command.txt``) in two stages on a schedule fixed in steps (:mod:`unifiedreward.demo.training`): the
    captioning records (``--captioning_steps``), then the whole mixture from those weights (``--judging_steps``),
    ending with a learning-rate cooldown. Every machine trains the same model; only the time differs.
-5. **Evaluate after training** the same way, then write a table (printed and ``results.md``), plots (training loss,
+5. **Closed loop** (:mod:`unifiedreward.demo.policy_loop`, ``--policy_loop``; ``--loop_only`` runs it alone): a
+   policy VLM answers colour questions, ``infer+sift.py``'s pipeline picks DPO pairs from its samples with the
+   trained reward model, DPO trains the policy, and its held-out accuracy is compared with ground-truth and random
+   pairs.
+6. **Evaluate after training** the same way, then write a table (printed and ``results.md``), plots (training loss,
    accuracy per task before/after) and example judgments with their images (:mod:`unifiedreward.demo.report`).
 
 Everything is written under ``--output_dir``. ``docs/demo.md`` has the measured accuracy, the time on 2 CPU cores
@@ -221,7 +225,7 @@ def run(args: DemoArguments) -> dict[str, Any]:
         print(loop_table(loop))
     print()
     print(f"[demo] {summary['seconds']:.0f} s in total; wrote {out / 'results.md'}, loss.png, accuracy.png, "
-          f"examples.png, examples.html")  # fmt: skip
+          f"examples.png, examples.html" + (", policy_loop.png" if loop is not None and args.plots else ""))  # fmt: skip
     return summary
 
 

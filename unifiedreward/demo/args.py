@@ -98,6 +98,14 @@ class DemoArguments:
             "help": "Training stage 2: steps on the whole mixture, from stage 1's weights (default 9300; --quick 4)."
         },
     )
+    restart_steps: int | None = field(
+        default=None,
+        metadata={
+            "help": "Training stage 3: steps on the whole mixture from stage 2's weights with a fresh optimizer, "
+            "another seed and data order, warm-up and its own cooldown (default 2000; --quick 0; 0: none). A run "
+            "that stalls before the judging transition passes it after such a restart (docs/demo.md, E3)."
+        },
+    )
     train_minutes: float | None = field(
         default=None,
         metadata={
@@ -200,11 +208,11 @@ class DemoArguments:
 
 #: The full run's sizes and schedule (chosen from the measurements in docs/demo.md, "Experiments").
 DEFAULTS: dict[str, int] = {"num_train": 1500, "num_eval": 160, "num_eval_point": 80, "num_captions": 750,
-                            "captioning_steps": 2600, "judging_steps": 9300, "batch_size": 8, "loop_num_policy": 600,
+                            "captioning_steps": 2600, "judging_steps": 9300, "restart_steps": 2000, "batch_size": 8, "loop_num_policy": 600,
                             "loop_num_sift": 300, "loop_num_heldout": 300, "loop_policy_steps": 300}  # fmt: skip
 #: ``--quick``: a tiny world and a few steps per stage.
 QUICK: dict[str, int] = {"num_train": 8, "num_eval": 8, "num_eval_point": 4, "num_captions": 4,
-                         "captioning_steps": 4, "judging_steps": 4, "batch_size": 4, "loop_num_policy": 8,
+                         "captioning_steps": 4, "judging_steps": 4, "restart_steps": 0, "batch_size": 4, "loop_num_policy": 8,
                          "loop_num_sift": 6, "loop_num_heldout": 6, "loop_policy_steps": 2}  # fmt: skip
 
 
@@ -227,8 +235,8 @@ def resolve(args: DemoArguments) -> DemoArguments:
         "loop_num_heldout",
     ):
         values[name] = max(1 if name != "num_captions" or values[name] else 0, round(values[name] * args.scale))
-    if values["captioning_steps"] < 0 or values["judging_steps"] < 1:
-        raise ValueError("--captioning_steps must be >= 0 and --judging_steps >= 1")
+    if values["captioning_steps"] < 0 or values["judging_steps"] < 1 or values["restart_steps"] < 0:
+        raise ValueError("--captioning_steps and --restart_steps must be >= 0 and --judging_steps >= 1")
     if args.train_minutes is not None and args.train_minutes <= 0:
         raise ValueError("--train_minutes must be positive (leave it unset for no time cap)")
     return DemoArguments(**{**asdict(args), **values})

@@ -9,7 +9,9 @@ alone on a finished run's ``model/trained``). Every step is the project's real c
    (ground-truth accuracy). The world's answer sentence (``The squares are red.``) is the reference.
 2. **Policy** (:func:`train_policy`): the reward model's captioning-stage checkpoint (``model/stage1_captioning``,
    a model that has learned to see but never answered a question), trained for ``--loop_policy_steps`` steps with
-   the SFT entry point on the ``policy`` split: it answers in the right form but often names the wrong colour.
+   the SFT entry point on the ``policy`` split, where a ``--loop_policy_noise`` fraction of the answers name a
+   systematically confused colour: it answers in the right form but often names the wrong colour, while its
+   samples often hold the right one (DPO can only promote answers the policy samples).
 3. **Pairs** (:func:`sift_pairs`): :func:`unifiedreward.preference.pipeline.run_preference` (= ``infer+sift.py``)
    samples ``--loop_num_candidates`` answers per ``sift`` question from the policy (``--loop_temperature``) and
    sifts them with the trained reward model (``--loop_strategy``). Two controls use the *same* candidates from its

@@ -141,7 +141,7 @@ def write_report(args: Any, out: Path, summary: Mapping[str, Any]) -> str:
         f"{args.hidden_size}, vision {args.vision_depth}x{args.vision_size}), vocabulary "
         f"{summary['model']['vocabulary']}; {summary['train_steps']} steps of batch {args.batch_size} in all "
         f"({len(summary['train_commands'])} stage(s): {args.captioning_steps} captioning + {args.judging_steps} "
-        f"judging planned), lr {args.learning_rate:g} (warmup {args.warmup_steps:g}, cooldown {args.cooldown:g}), "
+        f"judging + {getattr(args, 'restart_steps', 0)} restart planned), lr {args.learning_rate:g} (warmup {args.warmup_steps:g}, cooldown {args.cooldown:g}), "
         f"difficulty '{args.difficulty}'."
     )
     stages = ", ".join(f"{k} {v}" for k, v in summary["stages"].items())

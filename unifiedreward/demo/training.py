@@ -2,7 +2,9 @@
 
 Stage 1 trains on the captioning records only (``train_captioning.yaml``), which teaches a model trained from
 scratch to see; stage 2 on the whole mixture (``train_data.yaml``) from stage 1's weights, its last ``--cooldown``
-fraction a linear learning-rate decay to 0 (transformers' ``warmup_stable_decay`` schedule). Each stage is one
+fraction a linear learning-rate decay to 0 (transformers' ``warmup_stable_decay`` schedule); stage 3
+(``--restart_steps``) continues on the whole mixture from stage 2's weights with a fresh optimizer, seed and data
+order (``--seed`` and ``--mixture_seed`` + 1), a warm-up and its own cooldown. Each stage is one
 ``python -m unifiedreward.train`` run, its flags saved in ``train/command.txt``. The step counts fix the model a
 run trains, on any machine; the trainer's progress bar shows each stage's real total and time left, and the log
 states the planned samples and, after stage 1, the time stage 2 will take at the measured rate.
@@ -39,23 +41,28 @@ class Stage:
     steps: int
     minutes: float | None
     cooldown: float
+    seed_offset: int = 0
 
 
 def plan_stages(args: DemoArguments, data: Any) -> list[Stage]:
     """The stages of ``args``' schedule for the training data ``data`` (:class:`~unifiedreward.synth.TrainingData`).
 
-    Stage 1 runs when ``captioning_steps > 0`` and the world has captioning records. A time cap is split between the
-    stages in proportion to their steps.
+    Stage 1 runs when ``captioning_steps > 0`` and the world has captioning records, stage 3 (``restart``) when
+    ``restart_steps > 0``. The judging stages end with the cooldown. A time cap is split between the stages in
+    proportion to their steps.
     """
     planned: list[tuple[str, Path, int]] = []
     if args.captioning_steps and data.captioning_yaml_path is not None:
         planned.append(("captioning", Path(data.captioning_yaml_path), int(args.captioning_steps)))
     planned.append(("judging", Path(data.yaml_path), int(args.judging_steps)))
+    if getattr(args, "restart_steps", 0):
+        planned.append(("restart", Path(data.yaml_path), int(args.restart_steps)))
     total = sum(steps for _, _, steps in planned)
     stages = []
-    for number, (name, path, steps) in enumerate(planned, start=1):
+    for name, path, steps in planned:
         minutes = None if args.train_minutes is None else args.train_minutes * steps / total
-        stages.append(Stage(name, path, steps, minutes, args.cooldown if number == len(planned) else 0.0))
+        cooldown = 0.0 if name == "captioning" else args.cooldown
+        stages.append(Stage(name, path, steps, minutes, cooldown, seed_offset=int(name == "restart")))
     return stages
 
 
@@ -133,7 +140,8 @@ def train_argv(args: DemoArguments, model: Path, stage: Stage, output_dir: Path,
         "--logging_steps", str(max(1, min(10, stage.steps // 20 or 1))),
         "--save_strategy", "no",
         "--report_to", "none",
-        "--seed", str(args.seed),
+        "--seed", str(args.seed + stage.seed_offset),
+        *(["--mixture_seed", str(args.seed + stage.seed_offset)] if stage.seed_offset else []),
         "--dataloader_num_workers", str(args.dataloader_num_workers),
         *cache,
         "--use_cpu", "false" if torch.cuda.is_available() else "true",

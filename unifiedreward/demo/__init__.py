@@ -13,14 +13,16 @@ world (:mod:`unifiedreward.synth`):
 3. **Evaluate before training** with the evaluation runner of ``benchmark_evaluation/eval_*.py`` and the point
    scores with the ``unifiedreward judge`` runner (:mod:`unifiedreward.demo.evaluation`).
 4. **Train** with the reward-model SFT entry point (``python -m unifiedreward.train``, flags saved in
-   ``train/command.txt``) in two stages on a schedule fixed in steps (:mod:`unifiedreward.demo.training`): the
-   captioning records (``--captioning_steps``), then the whole mixture from those weights (``--judging_steps``),
-   ending with a learning-rate cooldown. Every machine trains the same model; only the time differs.
-5. **Closed loop** (:mod:`unifiedreward.demo.policy_loop`, ``--policy_loop``; ``--loop_only`` runs it alone): a
+   ``train/command.txt``) in up to three stages on a schedule fixed in steps (:mod:`unifiedreward.demo.training`):
+   the captioning records (``--captioning_steps``), the whole mixture from those weights (``--judging_steps``),
+   and a restart on the whole mixture with a fresh optimizer (``--restart_steps``), the judging stages ending with
+   a learning-rate cooldown. Every machine trains the same model; only the time differs.
+5. **Evaluate after training** the same way.
+6. **Closed loop** (:mod:`unifiedreward.demo.policy_loop`, ``--policy_loop``; ``--loop_only`` runs it alone): a
    policy VLM answers colour questions, ``infer+sift.py``'s pipeline picks DPO pairs from its samples with the
    trained reward model, DPO trains the policy, and its held-out accuracy is compared with ground-truth and random
    pairs.
-6. **Evaluate after training** the same way, then write a table (printed and ``results.md``), plots (training loss,
+7. **Report**: write a table (printed and ``results.md``), plots (training loss,
    accuracy per task before/after) and example judgments with their images (:mod:`unifiedreward.demo.report`).
 
 Everything is written under ``--output_dir``. ``docs/demo.md`` has the measured accuracy, the time on 2 CPU cores

@@ -1,4 +1,4 @@
-"""The demo's training: the SFT entry point run in two stages on a schedule fixed in steps.
+"""The demo's training: the SFT entry point run in up to three stages on a schedule fixed in steps.
 
 Stage 1 trains on the captioning records only (``train_captioning.yaml``), which teaches a model trained from
 scratch to see; stage 2 on the whole mixture (``train_data.yaml``) from stage 1's weights, its last ``--cooldown``

@@ -125,11 +125,13 @@ def test_loop_table_and_targets():
     assert "| reward model | 120 | 90.0% | 40.0% | 60.0% | +20.0 pts |" in table
     assert "| random | 120 | 90.0% | 40.0% | 41.0% | +1.0 pts |" in table
     lines = loop_target_lines(loop)
-    assert all(line.endswith("met") and "not met" not in line for line in lines[:3])
-    assert "3.3 min on this machine (met)" in lines[3]
+    assert all(line.endswith("met") and "not met" not in line for line in lines[:4]), lines
+    assert lines[2] == "- random pairs do not help (<= +2 points): +1.0: met"
+    assert "3.3 min on this machine (met)" in lines[4]
 
     failing = loop_target_lines(_loop(0.08, 0.3, 0.06, seconds=400))
     assert "+8.0 points (>= +10): not met" in failing[0]
     assert "(+30.0): not met" in failing[1]  # 8 < 30 / 2
-    assert "not met" in failing[2]  # random +6 >= half of +8
-    assert "6.7 min on this machine (not met)" in failing[3]
+    assert failing[2] == "- random pairs do not help (<= +2 points): +6.0: not met"
+    assert failing[3] == "- reward-model pairs beat random pairs by >= 10 points: +2.0: not met"
+    assert "6.7 min on this machine (not met)" in failing[4]

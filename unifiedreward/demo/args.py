@@ -203,6 +203,10 @@ class DemoArguments:
     loop_dpo_lr: float = field(
         default=1e-4, metadata={"help": "Closed loop: DPO learning rate (constant after 5 warm-up steps)."}
     )
+    loop_sft_weight: float = field(
+        default=0.0,
+        metadata={"help": "Closed loop: weight of an SFT term on the chosen answer in the DPO loss (upstream's gamma)."},
+    )
     loop_beta: float = field(default=0.1, metadata={"help": "Closed loop: DPO beta (upstream's 0.1)."})
 
 

@@ -266,7 +266,7 @@ def dpo_policy(args: DemoArguments, policy: Path, pairs: Path, media_folder: Pat
     trainer = run_dpo(*dpo_arguments(
         model_name_or_path=str(policy), data_path=str(pairs), image_folder=str(media_folder),
         output_dir=str(output_dir), num_train_epochs=args.loop_dpo_epochs, learning_rate=args.loop_dpo_lr,
-        beta=args.loop_beta, per_device_train_batch_size=args.batch_size, lr_scheduler_type="constant_with_warmup",
+        beta=args.loop_beta, gamma=args.loop_sft_weight, per_device_train_batch_size=args.batch_size, lr_scheduler_type="constant_with_warmup",
         warmup_steps=5, logging_steps=1, save_strategy="no", report_to="none", seed=args.seed,
         frames_upbound=args.num_frames, video_fps=64.0, use_cpu=not torch.cuda.is_available(), dtype="float32",
         dataloader_num_workers=0, max_bad_fraction=0.05, disable_tqdm=False,

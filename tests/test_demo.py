@@ -86,6 +86,16 @@ def test_quick_demo_writes_its_table_plots_and_examples(tmp_path, capsys):
     accuracy = policy_accuracy(out / "dpo_gt", data / "heldout.json", "image_understanding")
     assert accuracy["total"] == 6 and len(accuracy["answers"]) == 6
 
+    # --loop_only reruns the loop on the finished run and merges it into results.json / results.md
+    (out / "policy_loop.png").unlink()
+    assert main(["--quick", "--loop_only", "--output_dir", str(out), "--loop_num_heldout", "3"]) == 0
+    merged = json.loads((out / "results.json").read_text())
+    assert merged["policy_loop"]["heldout_questions"] == 3 and merged["after"] == summary["after"]
+    assert (out / "policy_loop.png").is_file() and "3 held-out questions" in (out / "results.md").read_text()
+    # ... and names what is missing when there is no trained reward model
+    with pytest.raises(FileNotFoundError, match="no trained reward model"):
+        main(["--quick", "--loop_only", "--output_dir", str(tmp_path / "empty")])
+
 
 def test_only_data_and_scale(tmp_path):
     from unifiedreward.demo import main

@@ -135,3 +135,25 @@ def test_loop_table_and_targets():
     assert failing[2] == "- random pairs do not help (<= +2 points): +6.0: not met"
     assert failing[3] == "- reward-model pairs beat random pairs by >= 10 points: +2.0: not met"
     assert "6.7 min on this machine (not met)" in failing[4]
+
+
+def test_dpo_policy_passes_the_loop_flags_to_run_dpo(tmp_path, monkeypatch):
+    from unifiedreward.demo.args import DemoArguments, resolve
+    from unifiedreward.demo.policy_loop import dpo_policy
+    from unifiedreward.dpo import vlm
+
+    seen = {}
+
+    def fake_run_dpo(model_args, data_args, args):
+        seen.update(model=model_args.model_name_or_path, data=data_args.data_path, beta=args.beta, lr=args.learning_rate,
+                    epochs=args.num_train_epochs, loss=list(args.loss_type), weights=args.loss_weights)  # fmt: skip
+        state = type("S", (), {"global_step": 3, "log_history": [{"loss": 0.69}, {"loss": 0.5}]})()
+        return type("T", (), {"state": state})()
+
+    monkeypatch.setattr(vlm, "run_dpo", fake_run_dpo)
+    args = resolve(DemoArguments(loop_beta=0.2, loop_dpo_lr=5e-5, loop_dpo_epochs=1.0, loop_sft_weight=0.5))
+    result = dpo_policy(args, tmp_path / "policy", tmp_path / "pairs.json", tmp_path, tmp_path / "out")
+    assert result == {"steps": 3, "first_loss": 0.69, "last_loss": 0.5}
+    assert seen["model"] == str(tmp_path / "policy") and seen["data"] == str(tmp_path / "pairs.json")
+    assert (seen["beta"], seen["lr"], seen["epochs"]) == (0.2, 5e-5, 1.0)
+    assert seen["loss"] == ["sigmoid", "sft"] and seen["weights"] == [1.0, 0.5]  # upstream's gamma as TRL's sft loss

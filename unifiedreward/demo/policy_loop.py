@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from unifiedreward.demo.args import DemoArguments
+from unifiedreward.demo.training import _say
+from unifiedreward.synth.world import COLORS
 
 logger = logging.getLogger(__name__)
 
@@ -60,20 +62,12 @@ ARMS = ("reward model", "ground truth", "random")
 #: Split codes of the loop's questions (disjoint from the world's training / held-out keys).
 _SPLITS = {"policy": 5, "sift": 6, "heldout": 7}
 _STREAM_POLICY = 20
-_COLOR_WORD = None  # compiled lazily from the world's colours
-
-
-def _colors() -> tuple[str, ...]:
-    from unifiedreward.synth.world import COLORS
-
-    return tuple(COLORS)
+_COLORS = tuple(COLORS)
+_COLOR_WORD = re.compile(r"\b(" + "|".join(_COLORS) + r")\b")
 
 
 def answer_colors(text: str) -> list[str]:
     """The world's colour words named in ``text`` (lower-cased, in order of appearance, repeats kept)."""
-    global _COLOR_WORD
-    if _COLOR_WORD is None:
-        _COLOR_WORD = re.compile(r"\b(" + "|".join(_colors()) + r")\b")
     return _COLOR_WORD.findall(text.lower())
 
 
@@ -86,8 +80,7 @@ def is_correct(text: str | None, truth: str) -> bool:
 # ---------------------------------------------------------------------------------------------------- questions
 def confused_color(color: str) -> str:
     """The colour a confused policy names instead of ``color``: the next one in the world's colour list."""
-    colors = _colors()
-    return colors[(colors.index(color) + 1) % len(colors)]
+    return _COLORS[(_COLORS.index(color) + 1) % len(_COLORS)]
 
 
 def _question(world: Any, task: str, split: str, index: int, noise: float = 0.0) -> tuple[dict[str, Any], Any]:
@@ -278,10 +271,6 @@ def dpo_policy(args: DemoArguments, policy: Path, pairs: Path, media_folder: Pat
 
 
 # ----------------------------------------------------------------------------------------------------------- run
-def _say(text: str) -> None:
-    print(f"[demo] {text}", flush=True)
-
-
 def run_policy_loop(args: DemoArguments, out: Path, reward_model: Path, start: Path) -> dict[str, Any]:
     """The closed loop (module docstring) under ``out / "policy_loop"``; returns its summary.
 

@@ -83,8 +83,14 @@ def test_quick_demo_writes_its_table_plots_and_examples(tmp_path, capsys):
     args = resolve(DemoArguments(quick=True, output_dir=str(out), loop_dpo_epochs=1))
     trained = dpo_policy(args, out / "policy_loop" / "policy", out / "gt_pairs.json", data, out / "dpo_gt")
     assert trained["steps"] == 2 and trained["first_loss"] is not None  # 6 pairs, batch 4, one epoch
-    accuracy = policy_accuracy(out / "dpo_gt", data / "heldout.json", "image_understanding")
-    assert accuracy["total"] == 6 and len(accuracy["answers"]) == 6
+    accuracy = policy_accuracy(out / "dpo_gt", data / "heldout.json", "image_understanding", samples=3, seed=5)
+    assert accuracy["total"] == 6 and len(accuracy["answers"]) == 6 and accuracy["samples"] == 3
+    assert accuracy["accuracy"] == accuracy["sampled"] and round(accuracy["sampled"] * 18, 6).is_integer()
+    assert accuracy["greedy"] == accuracy["correct"] / 6
+    again = policy_accuracy(out / "dpo_gt", data / "heldout.json", "image_understanding", samples=3, seed=5)
+    assert again == accuracy  # seeded per question: the same draws before and after DPO
+    greedy = policy_accuracy(out / "dpo_gt", data / "heldout.json", "image_understanding", samples=0)
+    assert greedy["sampled"] is None and greedy["accuracy"] == greedy["greedy"] == accuracy["greedy"]
 
     # --loop_only reruns the loop on the finished run and merges it into results.json / results.md
     (out / "policy_loop.png").unlink()

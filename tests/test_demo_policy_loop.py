@@ -94,11 +94,18 @@ def test_control_pairs_ground_truth_and_random():
     assert control_pairs(decisions, QUESTIONS, "image_understanding", seed=0) == arms  # seeded
 
 
-def test_random_pairs_have_no_preferred_direction():
+def test_random_pairs_are_balanced_against_the_truth():
     decisions = [_line("q1", ["It is red.", "It is blue."]) for _ in range(400)]
-    arms = control_pairs(decisions, QUESTIONS, "image_understanding", seed=1)
-    right = sum(p["chosen"] == "It is red." for p in arms["random"])
-    assert len(arms["random"]) == 400 and 160 < right < 240  # ~half each way (binomial, sd 10)
+    decisions += [_line("q2", ["They are red.", "They are green."]) for _ in range(10)]  # both wrong: any order
+    for seed in range(5):
+        arms = control_pairs(decisions, QUESTIONS, "image_understanding", seed=seed)
+        assert len(arms["random"]) == 410
+        assert pair_precision(arms["random"], QUESTIONS) == {"right": 200, "reversed": 200, "same": 10, "precision": 0.5}
+        # a random half, not the first half: the orientation of the q1 pairs is not a block
+        first = [p["chosen"] == "It is red." for p in arms["random"][:200]]
+        assert 0 < sum(first) < 200
+    odd = control_pairs(decisions[:401], QUESTIONS, "image_understanding", seed=0)["random"]
+    assert pair_precision(odd, QUESTIONS)["right"] in {200, 201}
 
 
 def test_pair_precision_counts():
@@ -113,17 +120,22 @@ def test_pair_precision_counts():
 
 
 def _loop(reward, truth, rand, seconds=200.0):
-    arm = lambda gain, pairs: {"pairs": pairs, "precision": 0.9, "accuracy": 0.4 + gain, "gain": gain}  # noqa: E731
+    arm = lambda gain, pairs: {"pairs": pairs, "precision": 0.9, "accuracy": 0.4 + gain, "gain": gain,  # noqa: E731
+                               "greedy": 0.2 + 2 * gain, "greedy_gain": 2 * gain}  # fmt: skip
     return {"task": "image_understanding", "strategy": "pointwise", "heldout_questions": 300, "before": 0.4,
-            "arms": {"reward model": arm(reward, 120), "ground truth": arm(truth, 150), "random": arm(rand, 120)},
-            "seconds": seconds}  # fmt: skip
+            "before_greedy": 0.2, "eval_samples": 4, "seconds": seconds,
+            "arms": {"reward model": arm(reward, 120), "ground truth": arm(truth, 150), "random": arm(rand, 120)}}  # fmt: skip
 
 
 def test_loop_table_and_targets():
     loop = _loop(0.2, 0.3, 0.01)
     table = loop_table(loop)
-    assert "| reward model | 120 | 90.0% | 40.0% | 60.0% | +20.0 pts |" in table
-    assert "| random | 120 | 90.0% | 40.0% | 41.0% | +1.0 pts |" in table
+    assert "| reward model | 120 | 90.0% | 40.0% | 60.0% | +20.0 pts | 20.0% -> 60.0% (+40.0) |" in table
+    assert "| random | 120 | 90.0% | 40.0% | 41.0% | +1.0 pts | 20.0% -> 22.0% (+2.0) |" in table
+    assert "among 4 sampled per question" in table
+    # a loop measured greedily (--loop_eval_samples 0) says so by not naming samples; old results lack the column
+    old = {**_loop(0.2, 0.3, 0.01), "eval_samples": 0, "before_greedy": None}
+    assert "sampled" not in loop_table(old) and "| +20.0 pts | - |" in loop_table(old)
     lines = loop_target_lines(loop)
     assert all(line.endswith("met") and "not met" not in line for line in lines[:4]), lines
     assert lines[2] == "- random pairs do not help (<= +2 points): +1.0: met"

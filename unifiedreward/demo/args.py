@@ -205,9 +205,20 @@ class DemoArguments:
     )
     loop_sft_weight: float = field(
         default=0.0,
-        metadata={"help": "Closed loop: weight of an SFT term on the chosen answer in the DPO loss (upstream's gamma)."},
+        metadata={
+            "help": "Closed loop: weight of an SFT term on the chosen answer in the DPO loss (upstream's gamma)."
+        },
     )
     loop_beta: float = field(default=0.1, metadata={"help": "Closed loop: DPO beta (upstream's 0.1)."})
+    loop_eval_samples: int = field(
+        default=4,
+        metadata={
+            "help": "Closed loop: answers sampled per held-out question at temperature 1 (seeded, the same seeds "
+            "before and after DPO); the loop's accuracy is the fraction of them that are correct, an estimate of "
+            "the probability that the policy answers right. 0: greedy answers. The greedy accuracy is always "
+            "reported beside it."
+        },
+    )
 
 
 #: The full run's sizes and schedule (chosen from the measurements in docs/demo.md, "Experiments").

@@ -58,7 +58,24 @@ def test_quick_demo_writes_its_table_plots_and_examples(tmp_path, capsys):
     report = (out / "results.md").read_text()
     assert "| image generation |" in report
     assert "None" not in report  # every cell is a number or n/a
-    assert set(summary["stages"]) == {"world", "model", "eval before", "train", "eval after", "policy loop", "report"}
+    assert set(summary["stages"]) == {"world", "model", "eval before", "train", "eval after", "policy loop",
+                                      "diffusion loop", "report"}  # fmt: skip
+
+    # the diffusion loop: a pre-trained tiny text-to-image model, its images sifted by the trained reward model with
+    # sift_dpo_data.py's code, Diffusion-DPO on each arm, ground-truth rates on the pixels, the grid in the report
+    diffusion = summary["diffusion_loop"]
+    assert diffusion["reward_model"] == str(out / "model" / "trained") and diffusion["heldout_prompts"] == 4
+    assert set(diffusion["arms"]) == {"reward model", "ground truth", "random"}
+    assert set(diffusion["before"]) == {"color", "shape", "position", "all"}
+    decisions = (out / "diffusion_loop" / "pairs" / "reward_model" / "sift.decisions.jsonl").read_text().splitlines()
+    assert len(decisions) == 6  # one line per sifted caption, kept or not
+    generated = json.loads((out / "diffusion_loop" / "generated" / "data.json").read_text())
+    assert len(generated) == 6 and all(len(r["images"]) == 4 and len(r["seeds"]) == 4 for r in generated)
+    truth = diffusion["arms"]["ground truth"]
+    if truth["pairs"] >= 2:  # trained through DiffusionDPO/train.py's code and reloaded by its inference code
+        assert truth["steps"] >= 1 and (out / "diffusion_loop" / "dpo" / "ground_truth" / "dpo_training.json").is_file()
+    assert "Diffusion loop (32px" in report and "diffusion loop <= 6 min" in report
+    assert (out / "diffusion_loop.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # the closed loop ran on the trained reward model, from the captioning-stage weights, through infer+sift.py's
     # pipeline (decision log with every input's candidates) and reports each arm
@@ -101,6 +118,14 @@ def test_quick_demo_writes_its_table_plots_and_examples(tmp_path, capsys):
     # ... and names what is missing when there is no trained reward model
     with pytest.raises(FileNotFoundError, match="no trained reward model"):
         main(["--quick", "--loop_only", "--output_dir", str(tmp_path / "empty")])
+    # --diffusion_loop_only likewise, reusing the pre-trained text-to-image model (same settings)
+    assert main(["--quick", "--diffusion_loop_only", "--output_dir", str(out), "--t2i_eval_prompts", "3"]) == 0
+    merged = json.loads((out / "results.json").read_text())
+    assert merged["diffusion_loop"]["heldout_prompts"] == 3 and merged["policy_loop"]["heldout_questions"] == 3
+    assert "reusing the pre-trained text-to-image model" in capsys.readouterr().out
+    assert "3 held-out captions" in (out / "results.md").read_text()
+    with pytest.raises(FileNotFoundError, match="--diffusion_loop_only"):
+        main(["--quick", "--diffusion_loop_only", "--output_dir", str(tmp_path / "empty")])
 
 
 def test_only_data_and_scale(tmp_path):

@@ -22,7 +22,12 @@ world (:mod:`unifiedreward.synth`):
    policy VLM answers colour questions, ``infer+sift.py``'s pipeline picks DPO pairs from its samples with the
    trained reward model, DPO trains the policy, and its held-out accuracy is compared with ground-truth and random
    pairs.
-7. **Report**: write a table (printed and ``results.md``), plots (training loss,
+7. **Diffusion closed loop** (:mod:`unifiedreward.demo.diffusion_loop`, ``--diffusion_loop``;
+   ``--diffusion_loop_only`` runs it alone): a tiny text-to-image model pre-trained from scratch draws the world's
+   scenes, ``DiffusionDPO/sift_dpo_data.py``'s code picks pairs from its images with the trained reward model,
+   ``DiffusionDPO/train.py``'s Diffusion-DPO trains it, and its ground-truth rate (checked on the pixels) is
+   compared with ground-truth and random pairs.
+8. **Report**: write a table (printed and ``results.md``), plots (training loss,
    accuracy per task before/after) and example judgments with their images (:mod:`unifiedreward.demo.report`).
 
 Everything is written under ``--output_dir``. ``docs/demo.md`` has the measured accuracy, the time on 2 CPU cores
@@ -48,6 +53,7 @@ from typing import Any
 
 from unifiedreward.args import parse_args
 from unifiedreward.demo.args import DemoArguments, model_size, resolve
+from unifiedreward.demo.diffusion_loop import diffusion_loop_table, run_diffusion_loop
 from unifiedreward.demo.evaluation import evaluate
 from unifiedreward.demo.policy_loop import loop_table, plot_loop, run_policy_loop
 from unifiedreward.demo.report import (
@@ -150,7 +156,7 @@ def run(args: DemoArguments) -> dict[str, Any]:
     """Run the demo (see the module docstring); returns the summary written to ``output_dir/results.json``."""
     args = resolve(args)
     out = Path(args.output_dir)
-    if args.loop_only:
+    if args.loop_only or args.diffusion_loop_only:
         return run_loop_only(args, out)
     for stale in ("data", "eval", "model", "train"):
         if (out / stale).exists():
@@ -194,6 +200,12 @@ def run(args: DemoArguments) -> dict[str, Any]:
         t = time.perf_counter()
         loop = run_policy_loop(args, out, model_dir, _policy_start(out, init_dir))
         clock.stage("policy loop", t)
+    diffusion = None
+    if args.diffusion_loop:
+        t = time.perf_counter()
+        diffusion = run_diffusion_loop(args, out, model_dir)
+        _copy_grid(out)
+        clock.stage("diffusion loop", t)
 
     t = time.perf_counter()
     examples = collect_examples(out, heldout, args.num_examples)
@@ -215,6 +227,7 @@ def run(args: DemoArguments) -> dict[str, Any]:
         "after": after,
         "examples": examples,
         "policy_loop": loop,
+        "diffusion_loop": diffusion,
         "stages": clock.stages,
         "reward_model_seconds": reward_seconds,
         "seconds": round(time.perf_counter() - clock.start, 1),
@@ -222,12 +235,14 @@ def run(args: DemoArguments) -> dict[str, Any]:
     table = write_report(args, out, summary)
     print()
     print(table)
-    if loop is not None:
-        print()
-        print(loop_table(loop))
+    for part, table_of in ((loop, loop_table), (diffusion, diffusion_loop_table)):
+        if part is not None:
+            print()
+            print(table_of(part))
     print()
     print(f"[demo] {summary['seconds']:.0f} s in total; wrote {out / 'results.md'}, loss.png, accuracy.png, "
-          f"examples.png, examples.html" + (", policy_loop.png" if loop is not None and args.plots else ""))  # fmt: skip
+          f"examples.png, examples.html" + (", policy_loop.png" if loop is not None and args.plots else "")
+          + (", diffusion_loop.png" if diffusion is not None else ""))  # fmt: skip
     return summary
 
 
@@ -237,28 +252,43 @@ def _policy_start(out: Path, init_dir: Path) -> Path:
     return stage1 if (stage1 / "config.json").exists() else init_dir
 
 
+def _copy_grid(out: Path) -> None:
+    grid = out / "diffusion_loop" / "grid.png"
+    if grid.is_file():
+        shutil.copyfile(grid, out / "diffusion_loop.png")
+
+
 def run_loop_only(args: DemoArguments, out: Path) -> dict[str, Any]:
-    """``--loop_only``: the closed loop on a finished run in ``out``; merged into its ``results.json`` / ``.md``.
+    """``--loop_only`` / ``--diffusion_loop_only``: a closed loop on a finished run in ``out``, merged into its
+    ``results.json`` / ``.md``; returns the loop's summary.
 
     Raises:
         FileNotFoundError: ``out`` holds no trained reward model (``model/trained``).
     """
     reward_model = out / "model" / "trained"
+    flag = "--diffusion_loop_only" if args.diffusion_loop_only else "--loop_only"
     if not (reward_model / "config.json").exists():
-        raise FileNotFoundError(f"{reward_model}: no trained reward model; run the demo first (without --loop_only)")
-    loop = run_policy_loop(args, out, reward_model, _policy_start(out, out / "model" / "init"))
-    if args.plots:
-        plot_loop(loop, out / "policy_loop.png")
+        raise FileNotFoundError(f"{reward_model}: no trained reward model; run the demo first (without {flag})")
+    if args.diffusion_loop_only:
+        key, prefixes, table = "diffusion_loop", ("t2i_",), diffusion_loop_table
+        loop = run_diffusion_loop(args, out, reward_model)
+        _copy_grid(out)
+    else:
+        key, prefixes, table = "policy_loop", ("loop_",), loop_table
+        loop = run_policy_loop(args, out, reward_model, _policy_start(out, out / "model" / "init"))
+        if args.plots:
+            plot_loop(loop, out / "policy_loop.png")
     results = out / "results.json"
     summary = json.loads(results.read_text(encoding="utf-8")) if results.exists() else None
     if summary is not None and "after" in summary:
-        summary["policy_loop"] = loop
-        write_report(DemoArguments(**{**summary["settings"], **{k: v for k, v in asdict(args).items()
-                                                                 if k.startswith("loop_")}}), out, summary)  # fmt: skip
+        summary[key] = loop
+        settings = {**summary["settings"], **{k: v for k, v in asdict(args).items() if k.startswith(prefixes)}}
+        known = set(DemoArguments.__dataclass_fields__)
+        write_report(DemoArguments(**{k: v for k, v in settings.items() if k in known}), out, summary)
     else:
-        (out / "policy_loop" / "results.md").write_text(loop_table(loop) + "\n", encoding="utf-8")
+        (out / key / "results.md").write_text(table(loop) + "\n", encoding="utf-8")
     print()
-    print(loop_table(loop))
+    print(table(loop))
     return loop
 
 

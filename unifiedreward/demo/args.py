@@ -210,6 +210,62 @@ class DemoArguments:
         },
     )
     loop_beta: float = field(default=0.1, metadata={"help": "Closed loop: DPO beta (upstream's 0.1)."})
+    diffusion_loop: bool = field(
+        default=True,
+        metadata={
+            "help": "After the reward-model stage, run the diffusion closed loop: a tiny text-to-image model trained "
+            "from scratch draws the world's scenes, the trained reward model sifts its images into pairs "
+            "(DiffusionDPO/sift_dpo_data.py), Diffusion-DPO (DiffusionDPO/train.py) on them and on two controls, "
+            "ground-truth rate on the pixels before/after (docs/demo.md)."
+        },
+    )
+    diffusion_loop_only: bool = field(
+        default=False,
+        metadata={"help": "Run only the diffusion closed loop, on a finished run's output_dir (its model/trained)."},
+    )
+    t2i_vary: str = field(
+        default="color",
+        metadata={
+            "help": "Diffusion loop: the attributes its captions vary (comma-separated subset of color,shape,position); "
+            "the others are fixed (a red circle on the left). Default: colour, the attribute the demo's reward "
+            "model learns to judge (--difficulty color)."
+        },
+    )
+    t2i_size: int = field(default=32, metadata={"help": "Diffusion loop: image side in pixels (multiple of 4)."})
+    t2i_pretrain_scenes: int = field(
+        default=3000, metadata={"help": "Diffusion loop: rendered scenes the text-to-image model is pre-trained on."}
+    )
+    t2i_vae_steps: int | None = field(
+        default=None, metadata={"help": "Diffusion loop: autoencoder pre-training steps, batch 32 (default 300)."}
+    )
+    t2i_unet_steps: int | None = field(
+        default=None, metadata={"help": "Diffusion loop: UNet + text encoder pre-training steps, batch 32 (default 200)."}
+    )
+    t2i_num_prompts: int | None = field(
+        default=None, metadata={"help": "Diffusion loop: captions generated for and sifted (default 384)."}
+    )
+    t2i_num_images: int = field(default=4, metadata={"help": "Diffusion loop: images per caption (K)."})
+    t2i_steps: int = field(default=12, metadata={"help": "Diffusion loop: DDIM sampling steps."})
+    t2i_strategy: str = field(
+        default="tournament",
+        metadata={
+            "help": "Diffusion loop: the sifting strategy of sift_dpo_data.py (docs/preference.md).",
+            "choices": ["upstream", "tournament", "pointwise"],
+        },
+    )
+    t2i_beta: float = field(default=500.0, metadata={"help": "Diffusion loop: Diffusion-DPO beta (per-element MSE)."})
+    t2i_dpo_lr: float = field(default=3e-5, metadata={"help": "Diffusion loop: Diffusion-DPO learning rate (constant)."})
+    t2i_dpo_batch: int = field(default=16, metadata={"help": "Diffusion loop: pairs per Diffusion-DPO step."})
+    t2i_dpo_epochs: float = field(
+        default=8.0,
+        metadata={"help": "Diffusion loop: Diffusion-DPO epochs over each arm's pairs (steps = epochs x pairs / batch)."},
+    )
+    t2i_eval_prompts: int | None = field(
+        default=None, metadata={"help": "Diffusion loop: held-out captions of the ground-truth rate (default 96)."}
+    )
+    t2i_eval_samples: int = field(
+        default=3, metadata={"help": "Diffusion loop: images per held-out caption (same seeds for every model)."}
+    )
     loop_eval_samples: int = field(
         default=4,
         metadata={
@@ -224,11 +280,13 @@ class DemoArguments:
 #: The full run's sizes and schedule (chosen from the measurements in docs/demo.md, "Experiments").
 DEFAULTS: dict[str, int] = {"num_train": 1500, "num_eval": 160, "num_eval_point": 80, "num_captions": 750,
                             "captioning_steps": 2600, "judging_steps": 9300, "restart_steps": 2000, "batch_size": 8, "loop_num_policy": 600,
-                            "loop_num_sift": 300, "loop_num_heldout": 300, "loop_policy_steps": 300}  # fmt: skip
+                            "loop_num_sift": 300, "loop_num_heldout": 300, "loop_policy_steps": 300, "t2i_vae_steps": 300,
+                            "t2i_unet_steps": 200, "t2i_num_prompts": 384, "t2i_eval_prompts": 96}  # fmt: skip
 #: ``--quick``: a tiny world and a few steps per stage.
 QUICK: dict[str, int] = {"num_train": 8, "num_eval": 8, "num_eval_point": 4, "num_captions": 4,
                          "captioning_steps": 4, "judging_steps": 4, "restart_steps": 0, "batch_size": 4, "loop_num_policy": 8,
-                         "loop_num_sift": 6, "loop_num_heldout": 6, "loop_policy_steps": 2}  # fmt: skip
+                         "loop_num_sift": 6, "loop_num_heldout": 6, "loop_policy_steps": 2, "t2i_vae_steps": 2,
+                         "t2i_unet_steps": 2, "t2i_num_prompts": 6, "t2i_eval_prompts": 4}  # fmt: skip
 
 
 def resolve(args: DemoArguments) -> DemoArguments:

@@ -88,6 +88,8 @@ class SiftArguments:
     min_probability: float = _f(0.6, "Tournament: keep when P(chosen beats rejected) is above this.")
     min_margin: float = _f(0.0, "Pointwise: keep when (chosen - rejected) / score range is above this.")
     max_pixels: int | None = _f(None, "Downsize images to at most this many pixels before judging.")
+    min_side: int | None = _f(None, "Upscale (bicubic) images whose shorter side is below this many pixels before "
+                                    "judging, e.g. to the resolution the reward model was trained at.")  # fmt: skip
     seed: int = _f(0, "Judge seed (order coins, sampling).")
     device_map: str | None = _f(None, "device_map of the in-process reward model (auto, cuda:0, cpu).")
     dtype: str = _f("auto", "dtype of the in-process reward model.")
@@ -105,7 +107,7 @@ class SiftArguments:
 
 SETTINGS_KEYS = ("reward_model", "judge_base_url", "judge_model", "judge_family", "judge_version",
                  "judge_max_new_tokens", "strategy", "order", "scoring", "fit", "prior", "min_probability",
-                 "min_margin", "max_pixels", "seed", "shard")  # fmt: skip
+                 "min_margin", "max_pixels", "min_side", "seed", "shard")  # fmt: skip
 
 
 def dpo_record(line: dict[str, Any]) -> dict[str, Any] | None:
@@ -131,10 +133,11 @@ class _Sifter:
         from unifiedreward.media import resolve_media
 
         try:
-            return [resolve_media(name, "image", root=self.images_dir, max_pixels=self.args.max_pixels)
-                    for name in record["images"]]  # fmt: skip
+            images = [resolve_media(name, "image", root=self.images_dir, max_pixels=self.args.max_pixels)
+                      for name in record["images"]]  # fmt: skip
         except UnifiedRewardError as err:
             return err
+        return [_upscale(image, self.args.min_side) for image in images]
 
     def process(self, chunk: Sequence[dict[str, Any]], loaded: Sequence[Any]) -> list[dict[str, Any]]:
         args = self.args
@@ -178,6 +181,16 @@ class _Sifter:
             "rejected_seed": seeds[decision.rejected] if seeds else None,
             "evidence": json.dumps(decision.evidence, sort_keys=True),
         }
+
+
+def _upscale(image: Any, min_side: int | None) -> Any:
+    """``image`` resized (bicubic, aspect kept) so that its shorter side is ``min_side``, if it is shorter."""
+    if not min_side or min(image.size) >= min_side:
+        return image
+    from PIL import Image
+
+    scale = min_side / min(image.size)
+    return image.resize((round(image.size[0] * scale), round(image.size[1] * scale)), Image.BICUBIC)
 
 
 def _read_sets(data_dir: Path) -> list[dict[str, Any]]:

@@ -40,7 +40,8 @@ _CIRCLE_FILL = 0.64
 @dataclass(frozen=True)
 class Detection:
     """What the pixels show: ``count`` components, their colour name, shape name, and centroid ``(x, y)`` in pixels
-    (``None`` for all three when nothing is drawn); ``fill`` is the components' mean fill ratio."""
+    (``None`` for all three when nothing is drawn); ``fill`` is the components' mean fill ratio, ``rgb`` the mean
+    colour of their pixels."""
 
     count: int
     color: str | None
@@ -48,6 +49,7 @@ class Detection:
     centroid: tuple[float, float] | None
     fill: float | None
     size: tuple[int, int]
+    rgb: tuple[float, float, float] | None = None
 
 
 def _as_array(image: Any) -> np.ndarray:
@@ -105,7 +107,7 @@ def detect_objects(image: Any, *, threshold: int = 60, min_pixels: int | None = 
     fill = float(np.mean(fills))
     shape = "square" if fill >= _SQUARE_FILL else "circle" if fill >= _CIRCLE_FILL else "triangle"
     centroid = (float(cells[:, 1].mean()) + 0.5, float(cells[:, 0].mean()) + 0.5)
-    return Detection(len(parts), color, shape, centroid, fill, (width, height))
+    return Detection(len(parts), color, shape, centroid, fill, (width, height), tuple(float(v) for v in mean_rgb))
 
 
 def _in_half(centroid: tuple[float, float], position: str, size: tuple[int, int]) -> bool:

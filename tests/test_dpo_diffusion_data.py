@@ -161,3 +161,22 @@ def test_sift_tournament_strategy_by_flag(generated, tmp_path):
         means = [np.asarray(Image.open(tmp_path / "images_dpo" / pair[k]), dtype=np.float32).mean()
                  for k in ("jpg_0", "jpg_1")]  # fmt: skip
         assert means[0] > means[1]
+
+
+def test_sift_min_side_upscales_what_the_judge_sees(generated, tmp_path):
+    gen_dir, _, _ = generated
+
+    class SizeJudge(BrightnessJudge):
+        sizes: set = set()
+
+        def generate(self, prompts, config):
+            self.sizes.update(im.size for p in prompts for im in p.images)
+            return super().generate(prompts, config)
+
+    backend = SizeJudge()
+    args = SiftArguments(data_dir=str(gen_dir), output_dir=str(tmp_path), strategy="tournament", min_side=84,
+                         progress=False)  # fmt: skip
+    run_sift(args, judge=RewardJudge(backend, family="qwen"))
+    assert backend.sizes == {(84, 84)}  # the generated 32 px images, bicubic-upscaled before judging
+    pair = json.loads((tmp_path / "dpo_data.json").read_text())[0]
+    assert Image.open(tmp_path / "images_dpo" / pair["jpg_0"]).size != (84, 84)  # the pairs keep the originals

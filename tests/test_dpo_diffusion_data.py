@@ -167,7 +167,9 @@ def test_sift_min_side_upscales_what_the_judge_sees(generated, tmp_path):
     gen_dir, _, _ = generated
 
     class SizeJudge(BrightnessJudge):
-        sizes: set = set()
+        def __init__(self):
+            super().__init__()
+            self.sizes: set = set()
 
         def generate(self, prompts, config):
             self.sizes.update(im.size for p in prompts for im in p.images)

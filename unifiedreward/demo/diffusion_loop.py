@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from unifiedreward.demo.args import DemoArguments
+from unifiedreward.demo.training import _say
 
 __all__ = ["LOOP_ATTRIBUTES", "alignment", "control_pairs", "diffusion_loop_table", "loop_spec",
            "run_diffusion_loop"]  # fmt: skip
@@ -51,10 +52,6 @@ _STREAM = 22
 _SPLITS = {"pretrain": 0, "sift": 1, "heldout": 2}
 #: The values of the attributes a loop does not vary (``--t2i_vary``).
 FIXED = {"color": "red", "shape": "circle", "position": "left"}
-
-
-def _say(text: str) -> None:
-    print(f"[demo] {text}", flush=True)
 
 
 def loop_spec(seed: int, split: str, index: int, vary: Sequence[str] = ("color", "shape", "position")) -> Any:

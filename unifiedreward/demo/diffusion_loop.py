@@ -297,8 +297,8 @@ def run_diffusion_loop(args: DemoArguments, out: Path, reward_model: Path) -> di
     decisions = read_jsonl(arm_dirs["reward model"] / "sift.decisions.jsonl")
     kept = {line["id"] for line in decisions if line.get("kept")}
     rm_pairs = _reward_model_pairs(arm_dirs["reward model"], sets)
-    controls = control_pairs(sets, {k: [v[n] for n in next(r["images"] for r in sets if r["id"] == k)]
-                                    for k, v in scores.items()}, kept, args.seed)  # fmt: skip
+    in_order = {r["id"]: [scores[r["id"]][name] for name in r["images"]] for r in sets}
+    controls = control_pairs(sets, in_order, kept, args.seed)
     for name, pairs in controls.items():
         _write_arm(arm_dirs[name], pairs, gen_dir / "images")
     arms = {"reward model": rm_pairs, **controls}

@@ -53,6 +53,7 @@ from typing import Any
 
 from unifiedreward.args import parse_args
 from unifiedreward.demo.args import DemoArguments, model_size, resolve
+from unifiedreward.demo.console import say
 from unifiedreward.demo.diffusion_loop import diffusion_loop_table, run_diffusion_loop
 from unifiedreward.demo.evaluation import evaluate
 from unifiedreward.demo.policy_loop import loop_table, plot_loop, run_policy_loop
@@ -100,10 +101,6 @@ class _Clock:
     def stage(self, name: str, since: float) -> None:
         self.stages[name] = round(time.perf_counter() - since, 1)
         print(f"[demo] {name}: {self.stages[name]:.1f} s (total {time.perf_counter() - self.start:.0f} s)", flush=True)
-
-
-def _say(text: str) -> None:
-    print(f"[demo] {text}", flush=True)
 
 
 def make_world(args: DemoArguments, out: Path) -> tuple[Any, Any, dict[str, Any]]:
@@ -165,7 +162,7 @@ def run(args: DemoArguments) -> dict[str, Any]:
     clock = _Clock()
 
     t = time.perf_counter()
-    _say(f"generating the world in {out / 'data'} (seed {args.seed}; {args.num_train} training records per task "
+    say(f"generating the world in {out / 'data'} (seed {args.seed}; {args.num_train} training records per task "
          f"and mode, {args.num_eval} held-out pairs per benchmark)")  # fmt: skip
     train_data, heldout, world_info = make_world(args, out)
     clock.stage("world", t)
@@ -177,7 +174,7 @@ def run(args: DemoArguments) -> dict[str, Any]:
     t = time.perf_counter()
     init_dir = out / "model" / "init"
     model_info = make_model(args, init_dir)
-    _say(f"built a random {args.arch} model ({model_info['parameters']:,} parameters, vocabulary "
+    say(f"built a random {args.arch} model ({model_info['parameters']:,} parameters, vocabulary "
          f"{model_info['vocabulary']}) at {init_dir}")  # fmt: skip
     clock.stage("model", t)
 

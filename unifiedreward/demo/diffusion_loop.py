@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from unifiedreward.demo.args import DemoArguments
-from unifiedreward.demo.training import _say
+from unifiedreward.demo.console import quiet, say
 
 __all__ = ["LOOP_ATTRIBUTES", "alignment", "control_pairs", "diffusion_loop_table", "loop_spec",
            "run_diffusion_loop"]  # fmt: skip
@@ -230,8 +230,6 @@ def _dpo(args: DemoArguments, base: Path, dataset: Path, output: Path, pairs: in
 
 def run_diffusion_loop(args: DemoArguments, out: Path, reward_model: Path) -> dict[str, Any]:
     """The diffusion closed loop (module docstring) under ``out / "diffusion_loop"``; returns its summary."""
-    import logging
-
     from unifiedreward.demo.t2i import build_pipeline, pretrain, render_small, scene_batch
     from unifiedreward.dpo.diffusion_generate import GenerationArguments, run_generation
     from unifiedreward.dpo.diffusion_inference import load_trained_pipeline
@@ -251,13 +249,13 @@ def run_diffusion_loop(args: DemoArguments, out: Path, reward_model: Path) -> di
                 "unet_steps": args.t2i_unet_steps, "vary": list(vary)}  # fmt: skip
     record = base / "pretrain.json"
     if record.is_file() and json.loads(record.read_text(encoding="utf-8"))["settings"] == settings:
-        _say(f"diffusion loop: reusing the pre-trained text-to-image model in {base}")
+        say(f"diffusion loop: reusing the pre-trained text-to-image model in {base}")
         history = json.loads(record.read_text(encoding="utf-8"))["history"]
     else:
         scenes = [loop_spec(args.seed, "pretrain", i, vary) for i in range(args.t2i_pretrain_scenes)]
         images = [render_small(spec, rng, size) for spec, rng in scenes]
         build_pipeline(base, size=size, seed=args.seed)
-        _say(f"diffusion loop: pre-training a {size}px text-to-image model on {len(images)} scenes "
+        say(f"diffusion loop: pre-training a {size}px text-to-image model on {len(images)} scenes "
              f"({args.t2i_vae_steps} autoencoder + {args.t2i_unet_steps} UNet steps)")  # fmt: skip
         history = pretrain(base, scene_batch(images), [spec.caption() for spec, _ in scenes],
                            vae_steps=args.t2i_vae_steps, unet_steps=args.t2i_unet_steps, seed=args.seed)  # fmt: skip
@@ -271,7 +269,7 @@ def run_diffusion_loop(args: DemoArguments, out: Path, reward_model: Path) -> di
 
     before = alignment(DiffusionPipeline.from_pretrained(str(base)), heldout, keep=8, **measure)
     timings["eval before"] = round(time.perf_counter() - t, 1)
-    _say("diffusion loop: base model's ground-truth rate " + _rates(before["rates"]))
+    say("diffusion loop: base model's ground-truth rate " + _rates(before["rates"]))
 
     t = time.perf_counter()
     sift_specs = {f"s{i}": loop_spec(args.seed, "sift", i, vary)[0] for i in range(args.t2i_num_prompts)}
@@ -279,7 +277,7 @@ def run_diffusion_loop(args: DemoArguments, out: Path, reward_model: Path) -> di
     prompts.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(prompts, [{"id": key, "prompt": spec.caption()} for key, spec in sift_specs.items()])
     gen_dir = folder / "generated"
-    logging.getLogger("unifiedreward").setLevel(logging.WARNING)
+    quiet()
     run_generation(GenerationArguments(data_path=str(prompts), output_dir=str(gen_dir), pretrained_model=str(base),
                                        num_images=args.t2i_num_images, num_inference_steps=args.t2i_steps,
                                        guidance_scale=1.0, height=size, width=size, seed=args.seed,
@@ -303,7 +301,7 @@ def run_diffusion_loop(args: DemoArguments, out: Path, reward_model: Path) -> di
         _write_arm(arm_dirs[name], pairs, gen_dir / "images")
     arms = {"reward model": rm_pairs, **controls}
     timings["sift"] = round(time.perf_counter() - t, 1)
-    _say(f"diffusion loop: sift kept {summary['kept']} of {summary['inputs']} prompts "
+    say(f"diffusion loop: sift kept {summary['kept']} of {summary['inputs']} prompts "
          f"({summary['judge_calls']} judge calls); pairs: " + ", ".join(f"{k} {len(v)}" for k, v in arms.items()))  # fmt: skip
 
     results: dict[str, Any] = {}
@@ -321,7 +319,7 @@ def run_diffusion_loop(args: DemoArguments, out: Path, reward_model: Path) -> di
         entry.update(rates=after["rates"], gains={k: after["rates"][k] - before["rates"][k] for k in LOOP_ATTRIBUTES},
                      seconds=round(time.perf_counter() - t, 1))  # fmt: skip
         results[name] = entry
-        _say(f"diffusion loop: DPO on {name} pairs ({len(pairs)}): " + _rates(after["rates"]))
+        say(f"diffusion loop: DPO on {name} pairs ({len(pairs)}): " + _rates(after["rates"]))
     timings["dpo"] = round(sum(r["seconds"] for r in results.values()), 1)
     loop = {
         "size": size,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from unifiedreward.demo.args import DemoArguments
+from unifiedreward.demo.console import say
 from unifiedreward.demo.report import PAIR_BENCHMARKS, TASK_LABELS
 
 __all__ = ["evaluate", "pair_summary"]
@@ -48,10 +49,10 @@ def evaluate(args: DemoArguments, model_path: Path, heldout: Any, out: Path, lab
         eval_args = EvalArguments(data=str(data), output_dir=str(out / key), order="random", seed=args.seed,
                                   scoring=scoring, num_frames=args.num_frames, overwrite=True, plot=False,
                                   num_workers=1, chunk_size=64)  # fmt: skip
-        _say(f"{label}: {key} ({TASK_LABELS[task]}, pair rank)")
+        say(f"{label}: {key} ({TASK_LABELS[task]}, pair rank)")
         results = run_benchmark(bench, eval_args, backend_args, backend=backend)
         per_task[task] = pair_summary(task, results, out / key / "predictions.jsonl", Path(data))
-    _say(f"{label}: point scores (all tasks)")
+    say(f"{label}: point scores (all tasks)")
     judged = out / "point_score" / "judged.jsonl"
     judged.parent.mkdir(parents=True, exist_ok=True)
     judge_args = JudgeArguments(input=str(heldout.point_score), output=str(judged), scoring="probabilities",
@@ -113,5 +114,3 @@ def pair_summary(task: str, results: Mapping[str, Any], predictions: Path, data:
                      **headline}}  # fmt: skip
 
 
-def _say(text: str) -> None:
-    print(f"[demo] {text}", flush=True)

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from unifiedreward.demo.args import DemoArguments
-from unifiedreward.demo.training import _say
+from unifiedreward.demo.console import say
 from unifiedreward.synth.world import COLORS
 
 logger = logging.getLogger(__name__)
@@ -158,12 +158,12 @@ def write_questions(
 def train_policy(args: DemoArguments, start: Path, data: Path, output_dir: Path, cache_dir: Path) -> Path:
     """The policy: ``start`` trained ``args.loop_policy_steps`` steps on the SFT records ``data`` with the SFT entry
     point (the demo's stage flags, constant learning rate after warm-up); returns the saved model folder."""
-    from unifiedreward.demo.training import Stage, _run_stage, train_argv
+    from unifiedreward.demo.training import Stage, run_stage, train_argv
 
     stage = Stage("policy", data, int(args.loop_policy_steps), None, 0.0)
     argv = [*train_argv(args, start, stage, output_dir, cache_dir), "--media_folder", str(data.parent),
             "--warmup_steps", str(min(args.warmup_steps, max(1, args.loop_policy_steps // 10)))]  # fmt: skip
-    _run_stage(argv, stage)
+    run_stage(argv, stage)
     return output_dir
 
 
@@ -300,7 +300,7 @@ def dpo_policy(args: DemoArguments, policy: Path, pairs: Path, media_folder: Pat
     ``--loop_dpo_epochs`` epochs at ``--loop_dpo_lr``, constant after warm-up); returns ``{"steps", "loss"}``."""
     import torch
 
-    from unifiedreward.demo.training import _quiet
+    from unifiedreward.demo.console import quiet
     from unifiedreward.dpo.vlm import dpo_arguments, run_dpo
 
     trainer = run_dpo(*dpo_arguments(
@@ -311,7 +311,7 @@ def dpo_policy(args: DemoArguments, policy: Path, pairs: Path, media_folder: Pat
         frames_upbound=args.num_frames, video_fps=64.0, use_cpu=not torch.cuda.is_available(), dtype="float32",
         dataloader_num_workers=0, max_bad_fraction=0.05, disable_tqdm=False,
     ))  # fmt: skip
-    _quiet()
+    quiet()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return {"steps": int(trainer.state.global_step), "first_loss": losses[0] if losses else None,
             "last_loss": losses[-1] if losses else None}  # fmt: skip
@@ -339,12 +339,12 @@ def run_policy_loop(args: DemoArguments, out: Path, reward_model: Path, start: P
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
-    _say(f"policy loop: SFT of the policy from {start.name} for {args.loop_policy_steps} steps")
+    say(f"policy loop: SFT of the policy from {start.name} for {args.loop_policy_steps} steps")
     policy = train_policy(args, start, files["policy"], folder / "policy", out / "cache")
     measure = functools.partial(policy_accuracy, task=args.loop_task, samples=args.loop_eval_samples, seed=args.seed)
     before = measure(policy, files["heldout"])
     timings["policy"] = round(time.perf_counter() - t, 1)
-    _say(f"policy loop: policy accuracy on {before['total']} held-out questions: {before['accuracy']:.1%}")
+    say(f"policy loop: policy accuracy on {before['total']} held-out questions: {before['accuracy']:.1%}")
 
     t = time.perf_counter()
     pairs_file = folder / "pairs" / "reward_model.json"
@@ -356,7 +356,7 @@ def run_policy_loop(args: DemoArguments, out: Path, reward_model: Path, start: P
         if name != "reward model":
             write_json_atomic(folder / "pairs" / f"{name.replace(' ', '_')}.json", pairs)
     timings["infer+sift"] = round(time.perf_counter() - t, 1)
-    _say(
+    say(
         f"policy loop: infer+sift kept {summary['kept']} of {summary['inputs']} inputs "
         f"({summary['judge_calls']} judge calls); pairs: " + ", ".join(f"{k} {len(v)}" for k, v in arms.items())
     )
@@ -376,7 +376,7 @@ def run_policy_loop(args: DemoArguments, out: Path, reward_model: Path, start: P
                      greedy_gain=after["greedy"] - before["greedy"], answers=after["answers"],
                      seconds=round(time.perf_counter() - t, 1))  # fmt: skip
         results[name] = entry
-        _say(
+        say(
             f"policy loop: DPO on {name} pairs ({len(pairs)}): accuracy {before['accuracy']:.1%} -> "
             f"{after['accuracy']:.1%} ({entry['gain'] * 100:+.1f} points)"
         )

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from unifiedreward.demo.args import DemoArguments
+from unifiedreward.demo.console import quiet, say
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def train(args: DemoArguments, init: Path, data: Any, out: Path) -> tuple[Path, 
     """
     stages = plan_stages(args, data)
     samples = sum(s.steps for s in stages) * args.batch_size
-    _say(f"training schedule: {' + '.join(f'{s.steps} {s.name}' for s in stages)} steps of batch {args.batch_size} "
+    say(f"training schedule: {' + '.join(f'{s.steps} {s.name}' for s in stages)} steps of batch {args.batch_size} "
          f"= {samples:,} samples" + (f", capped at {args.train_minutes:g} min" if args.train_minutes else ""))  # fmt: skip
     (out / "train").mkdir(parents=True, exist_ok=True)
     model_path, history, commands, offset, rate = init, [], [], 0, None
@@ -82,16 +83,16 @@ def train(args: DemoArguments, init: Path, data: Any, out: Path) -> tuple[Path, 
         final = number == len(stages)
         model_dir = out / "model" / ("trained" if final else f"stage{number}_{stage.name}")
         estimate = f", ~{stage.steps * args.batch_size / rate / 60:.1f} min at {rate:.0f} samples/s" if rate else ""
-        _say(f"training stage {number}/{len(stages)} ({stage.name}: {stage.data_yaml.name}, {stage.steps} steps"
+        say(f"training stage {number}/{len(stages)} ({stage.name}: {stage.data_yaml.name}, {stage.steps} steps"
              f"{estimate})")  # fmt: skip
         argv = train_argv(args, model_path, stage, model_dir, out / "cache")
         commands.append("python -m unifiedreward.train " + shlex.join(argv))
         started = time.perf_counter()
-        trainer = _run_stage(argv, stage)
+        trainer = run_stage(argv, stage)
         seconds = time.perf_counter() - started
         steps = int(trainer.state.global_step)
         rate = steps * args.batch_size / max(seconds, 1e-9)
-        _say(f"stage {number} ({stage.name}): {steps} steps in {seconds / 60:.1f} min ({rate:.0f} samples/s)")
+        say(f"stage {number} ({stage.name}): {steps} steps in {seconds / 60:.1f} min ({rate:.0f} samples/s)")
         for entry in trainer.state.log_history:
             history.append({**entry, "step": offset + int(entry.get("step", 0)), "stage": number,
                             "stage_name": stage.name})  # fmt: skip
@@ -156,22 +157,12 @@ def _has_sample_cache() -> bool:
     return any(f.name == "sample_cache_dir" for f in fields(DataArguments))
 
 
-def _run_stage(argv: list[str], stage: Stage) -> Any:
+def run_stage(argv: list[str], stage: Stage) -> Any:
     from unifiedreward.train import parse_train_args, run_training
 
     model_args, data_args, training_args = parse_train_args(argv)
     trainer = run_training(model_args, data_args, training_args)
-    _quiet()
+    quiet()
     return trainer
 
 
-def _quiet() -> None:
-    """After training: back to warnings only (``run_training`` sets the package's loggers to INFO)."""
-    import transformers
-
-    logging.getLogger("unifiedreward").setLevel(logging.WARNING)
-    transformers.utils.logging.set_verbosity_warning()
-
-
-def _say(text: str) -> None:
-    print(f"[demo] {text}", flush=True)

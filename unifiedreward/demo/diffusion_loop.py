@@ -41,6 +41,7 @@ from typing import Any
 
 from unifiedreward.demo.args import DemoArguments
 from unifiedreward.demo.console import quiet, say
+from unifiedreward.demo.policy_loop import balance_orientation
 
 __all__ = ["LOOP_ATTRIBUTES", "alignment", "control_pairs", "diffusion_loop_table", "loop_spec",
            "run_diffusion_loop"]  # fmt: skip
@@ -130,12 +131,7 @@ def control_pairs(sets: Sequence[Mapping[str, Any]], scores: Mapping[str, Sequen
                 good, bad = (first, second) if values[first] > values[second] else (second, first)
                 # strata: pairs that differ in attributes right, pairs that differ only in colour distance
                 strata[math.ceil(values[first]) != math.ceil(values[second])].append((pair, names[good], names[bad]))
-    for key in (True, False):
-        stratum = strata[key]
-        rng.shuffle(stratum)
-        half = len(stratum) // 2 + (len(stratum) % 2 and rng.random() < 0.5)
-        for index, (pair, good, bad) in enumerate(stratum):
-            pair["chosen"], pair["rejected"] = (good, bad) if index < half else (bad, good)
+    balance_orientation([strata[True], strata[False]], rng)
     return arms
 
 
@@ -248,9 +244,10 @@ def run_diffusion_loop(args: DemoArguments, out: Path, reward_model: Path) -> di
     settings = {"seed": args.seed, "size": size, "scenes": args.t2i_pretrain_scenes, "vae_steps": args.t2i_vae_steps,
                 "unet_steps": args.t2i_unet_steps, "vary": list(vary)}  # fmt: skip
     record = base / "pretrain.json"
-    if record.is_file() and json.loads(record.read_text(encoding="utf-8"))["settings"] == settings:
+    previous = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
+    if previous is not None and previous["settings"] == settings:
         say(f"diffusion loop: reusing the pre-trained text-to-image model in {base}")
-        history = json.loads(record.read_text(encoding="utf-8"))["history"]
+        history = previous["history"]
     else:
         scenes = [loop_spec(args.seed, "pretrain", i, vary) for i in range(args.t2i_pretrain_scenes)]
         images = [render_small(spec, rng, size) for spec, rng in scenes]

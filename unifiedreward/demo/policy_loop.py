@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "ARMS",
     "answer_colors",
+    "balance_orientation",
     "confused_color",
     "control_pairs",
     "dpo_policy",
@@ -274,13 +275,18 @@ def control_pairs(decisions: Sequence[Mapping[str, Any]], questions: Mapping[str
     strata: dict[str, list[tuple[dict[str, Any], str, str]]] = {}
     for item in informative:
         strata.setdefault(str(questions[item[0]["id"]]["truth"]), []).append(item)
-    for truth in sorted(strata):
-        stratum = strata[truth]
+    balance_orientation([strata[truth] for truth in sorted(strata)], rng)
+    return arms
+
+
+def balance_orientation(strata: Sequence[list[tuple[dict[str, Any], Any, Any]]], rng: random.Random) -> None:
+    """Orient random pairs so that they carry no information: in each stratum of ``(pair, better, worse)`` items,
+    a random half (odd counts: the last by a coin) get ``chosen = better``, the rest ``chosen = worse``; in place."""
+    for stratum in strata:
         rng.shuffle(stratum)
         half = len(stratum) // 2 + (len(stratum) % 2 and rng.random() < 0.5)
         for index, (pair, good, bad) in enumerate(stratum):
             pair["chosen"], pair["rejected"] = (good, bad) if index < half else (bad, good)
-    return arms
 
 
 def pair_precision(pairs: Sequence[Mapping[str, Any]], questions: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

@@ -59,7 +59,7 @@ def test_quick_demo_writes_its_table_plots_and_examples(tmp_path, capsys):
     assert "| image generation |" in report
     assert "None" not in report  # every cell is a number or n/a
     assert set(summary["stages"]) == {"world", "model", "eval before", "train", "eval after", "policy loop",
-                                      "diffusion loop", "report"}  # fmt: skip
+                                      "diffusion loop", "video loop", "report"}  # fmt: skip
 
     # the diffusion loop: a pre-trained tiny text-to-image model, its images sifted by the trained reward model with
     # sift_dpo_data.py's code, Diffusion-DPO on each arm, ground-truth rates on the pixels, the grid in the report
@@ -76,6 +76,19 @@ def test_quick_demo_writes_its_table_plots_and_examples(tmp_path, capsys):
         assert truth["steps"] >= 1 and (out / "diffusion_loop" / "dpo" / "ground_truth" / "dpo_training.json").is_file()
     assert "Diffusion loop (32px" in report and "diffusion loop <= 6 min" in report
     assert (out / "diffusion_loop.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # the video loop: a pre-trained tiny AnimateDiff model, its mp4s sifted by the trained reward model with
+    # VideoDPO/sift_dpo_data.py's code, the arms, the per-attribute table and the frame strip in the report
+    video = summary["video_loop"]
+    assert video["reward_model"] == str(out / "model" / "trained") and video["heldout_prompts"] == 4
+    assert set(video["arms"]) == {"reward model", "ground truth", "random"}
+    assert set(video["before"]) == {"color", "shape", "direction", "change", "all"}
+    decisions = (out / "video_loop" / "pairs" / "reward_model.decisions.jsonl").read_text().splitlines()
+    assert len(decisions) == 6
+    generated = json.loads((out / "video_loop" / "generated" / "data.json").read_text())
+    assert len(generated) == 6 and all(len(r["videos"]) == 4 and len(r["seeds"]) == 4 for r in generated)
+    assert "Video loop (16px 4-frame" in report and "video loop <= 6 min" in report
+    assert (out / "video_loop.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # the closed loop ran on the trained reward model, from the captioning-stage weights, through infer+sift.py's
     # pipeline (decision log with every input's candidates) and reports each arm
@@ -126,6 +139,12 @@ def test_quick_demo_writes_its_table_plots_and_examples(tmp_path, capsys):
     assert "3 held-out captions" in (out / "results.md").read_text()
     with pytest.raises(FileNotFoundError, match="--diffusion_loop_only"):
         main(["--quick", "--diffusion_loop_only", "--output_dir", str(tmp_path / "empty")])
+    # --video_loop_only likewise
+    assert main(["--quick", "--video_loop_only", "--output_dir", str(out), "--t2v_eval_prompts", "3"]) == 0
+    merged = json.loads((out / "results.json").read_text())
+    assert merged["video_loop"]["heldout_prompts"] == 3 and merged["diffusion_loop"]["heldout_prompts"] == 3
+    assert "reusing the pre-trained text-to-video model" in capsys.readouterr().out
+    assert "Video loop" in (out / "results.md").read_text()
 
 
 def test_only_data_and_scale(tmp_path):

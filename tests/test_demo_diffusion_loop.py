@@ -80,11 +80,11 @@ def _set(key, n=4):
 
 
 def test_control_pairs_ground_truth_and_balanced_random():
-    sets = [_set("a"), _set("b"), _set("c")]
-    scores = {"a": [3, 1, 3, 0], "b": [2, 2, 2, 2], "c": [1, 2, 1, 1]}
+    sets = [_set("a"), _set("b"), _set("c"), _set("d")]
+    scores = {"a": [3, 1, 3, 0], "b": [2, 2, 2, 2], "c": [1, 2, 1, 1], "d": [2.9, 2.95, 2.8, 2.9]}
     arms = control_pairs(sets, scores, kept={"a", "b"}, seed=0)
     truth = {p["id"]: p for p in arms["ground truth"]}
-    assert set(truth) == {"a", "c"}  # b: all equal, no truth pair
+    assert set(truth) == {"a", "c"}  # b: all equal; d: as many attributes right, only colour distances differ
     assert truth["a"]["chosen"] in {"image_a_0.png", "image_a_2.png"} and truth["a"]["rejected"] == "image_a_3.png"
     assert truth["c"]["chosen"] == "image_c_1.png" and truth["c"]["caption"] == "caption c"
     assert [p["id"] for p in arms["random"]] == ["a", "b"]  # only the sets the reward model kept

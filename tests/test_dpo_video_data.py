@@ -124,3 +124,22 @@ def test_sift_script_needs_a_judge(generated):
     """The thin script parses the flags and exits 2 (no model loaded) when neither judge flag is given."""
     script = _script("VideoDPO/sift_dpo_data.py")
     assert script.main(["--data_path", str(generated["out"] / "data.json"), "--progress", "false"]) == 2
+
+
+def test_sift_min_side_upscales_the_frames_the_judge_sees(generated, tmp_path):
+    class SizeJudge(BrightnessJudge):
+        def __init__(self):
+            super().__init__()
+            self.shapes: set = set()
+
+        def generate(self, prompts, config):
+            self.shapes.update(video.frames.shape for p in prompts for video in p.videos)
+            return super().generate(prompts, config)
+
+    judge = SizeJudge()
+    args = VideoSiftArguments(data_path=str(generated["out"] / "data.json"), output_path=str(tmp_path / "d.json"),
+                              strategy="pointwise", num_frames=5, min_side=56, progress=False, num_workers=0)  # fmt: skip
+    run_sift(args, judge=RewardJudge(judge, family="qwen"))
+    assert judge.shapes == {(5, 56, 56, 3)}  # the 32 px clips, bicubic-upscaled frame by frame before judging
+    pair = json.loads((tmp_path / "d.json").read_text())[0]
+    assert load_video(generated["out"] / pair["chosen"]).frames.shape == (5, 32, 32, 3)  # the files are untouched

@@ -148,10 +148,15 @@ def test_auto_falls_back_to_pyav_when_decord_fails(videos, clip, monkeypatch, ca
         raise MediaError(path, "decord exploded")
 
     monkeypatch.setattr(decoders, "_read_decord", broken)
+    monkeypatch.setattr(decoders, "_DECORD_FALLBACKS", 0)
     with caplog.at_level(logging.WARNING, logger="unifiedreward.media"):
         video = load_video(videos["mp4"], num_frames=4)
-    assert video.backend == "pyav"
+        again = load_video(videos["mp4"], num_frames=4)
+    assert video.backend == again.backend == "pyav"
     assert "decord exploded" in caplog.text and "falling back to PyAV" in caplog.text
+    # one warning per process, not one per file
+    assert len([r for r in caplog.records if "falling back" in r.getMessage()]) == 1
+    assert decoders._DECORD_FALLBACKS == 2
     check_clip(video, clip, [0, 4, 7, 11])
 
 

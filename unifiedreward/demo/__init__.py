@@ -27,7 +27,10 @@ world (:mod:`unifiedreward.synth`):
    scenes, ``DiffusionDPO/sift_dpo_data.py``'s code picks pairs from its images with the trained reward model,
    ``DiffusionDPO/train.py``'s Diffusion-DPO trains it, and its ground-truth rate (checked on the pixels) is
    compared with ground-truth and random pairs.
-8. **Report**: write a table (printed and ``results.md``), plots (training loss,
+8. **Video closed loop** (:mod:`unifiedreward.demo.video_loop`, ``--video_loop``; ``--video_loop_only`` runs it
+   alone): the same with a tiny text-to-video model (AnimateDiff) and ``VideoDPO/``'s generation, sifting and
+   Diffusion-DPO on its clips.
+9. **Report**: write a table (printed and ``results.md``), plots (training loss,
    accuracy per task before/after) and example judgments with their images (:mod:`unifiedreward.demo.report`).
 
 Everything is written under ``--output_dir``. ``docs/demo.md`` has the measured accuracy, the time on 2 CPU cores
@@ -68,6 +71,7 @@ from unifiedreward.demo.report import (
     write_report,
 )
 from unifiedreward.demo.training import train
+from unifiedreward.demo.video_loop import run_video_loop, video_loop_table
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +157,7 @@ def run(args: DemoArguments) -> dict[str, Any]:
     """Run the demo (see the module docstring); returns the summary written to ``output_dir/results.json``."""
     args = resolve(args)
     out = Path(args.output_dir)
-    if args.loop_only or args.diffusion_loop_only:
+    if args.loop_only or args.diffusion_loop_only or args.video_loop_only:
         return run_loop_only(args, out)
     for stale in ("data", "eval", "model", "train"):
         if (out / stale).exists():
@@ -203,6 +207,12 @@ def run(args: DemoArguments) -> dict[str, Any]:
         diffusion = run_diffusion_loop(args, out, model_dir)
         _copy_grid(out)
         clock.stage("diffusion loop", t)
+    video = None
+    if args.video_loop:
+        t = time.perf_counter()
+        video = run_video_loop(args, out, model_dir)
+        _copy_grid(out)
+        clock.stage("video loop", t)
 
     t = time.perf_counter()
     examples = collect_examples(out, heldout, args.num_examples)
@@ -225,6 +235,7 @@ def run(args: DemoArguments) -> dict[str, Any]:
         "examples": examples,
         "policy_loop": loop,
         "diffusion_loop": diffusion,
+        "video_loop": video,
         "stages": clock.stages,
         "reward_model_seconds": reward_seconds,
         "seconds": round(time.perf_counter() - clock.start, 1),
@@ -232,14 +243,15 @@ def run(args: DemoArguments) -> dict[str, Any]:
     table = write_report(args, out, summary)
     print()
     print(table)
-    for part, table_of in ((loop, loop_table), (diffusion, diffusion_loop_table)):
+    for part, table_of in ((loop, loop_table), (diffusion, diffusion_loop_table), (video, video_loop_table)):
         if part is not None:
             print()
             print(table_of(part))
     print()
     print(f"[demo] {summary['seconds']:.0f} s in total; wrote {out / 'results.md'}, loss.png, accuracy.png, "
           f"examples.png, examples.html" + (", policy_loop.png" if loop is not None and args.plots else "")
-          + (", diffusion_loop.png" if diffusion is not None else ""))  # fmt: skip
+          + (", diffusion_loop.png" if diffusion is not None else "")
+          + (", video_loop.png" if video is not None else ""))  # fmt: skip
     return summary
 
 
@@ -250,23 +262,30 @@ def _policy_start(out: Path, init_dir: Path) -> Path:
 
 
 def _copy_grid(out: Path) -> None:
-    grid = out / "diffusion_loop" / "grid.png"
-    if grid.is_file():
-        shutil.copyfile(grid, out / "diffusion_loop.png")
+    """The loops' before/after pictures to the top of the output folder."""
+    for source, target in (("diffusion_loop/grid.png", "diffusion_loop.png"), ("video_loop/strip.png",
+                                                                                "video_loop.png")):  # fmt: skip
+        if (out / source).is_file():
+            shutil.copyfile(out / source, out / target)
 
 
 def run_loop_only(args: DemoArguments, out: Path) -> dict[str, Any]:
-    """``--loop_only`` / ``--diffusion_loop_only``: a closed loop on a finished run in ``out``, merged into its
-    ``results.json`` / ``.md``; returns the loop's summary.
+    """``--loop_only`` / ``--diffusion_loop_only`` / ``--video_loop_only``: a closed loop on a finished run in
+    ``out``, merged into its ``results.json`` / ``.md``; returns the loop's summary.
 
     Raises:
         FileNotFoundError: ``out`` holds no trained reward model (``model/trained``).
     """
     reward_model = out / "model" / "trained"
-    flag = "--diffusion_loop_only" if args.diffusion_loop_only else "--loop_only"
+    flag = ("--video_loop_only" if args.video_loop_only else "--diffusion_loop_only" if args.diffusion_loop_only
+            else "--loop_only")  # fmt: skip
     if not (reward_model / "config.json").exists():
         raise FileNotFoundError(f"{reward_model}: no trained reward model; run the demo first (without {flag})")
-    if args.diffusion_loop_only:
+    if args.video_loop_only:
+        key, prefixes, table = "video_loop", ("t2v_",), video_loop_table
+        loop = run_video_loop(args, out, reward_model)
+        _copy_grid(out)
+    elif args.diffusion_loop_only:
         key, prefixes, table = "diffusion_loop", ("t2i_",), diffusion_loop_table
         loop = run_diffusion_loop(args, out, reward_model)
         _copy_grid(out)

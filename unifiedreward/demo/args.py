@@ -266,6 +266,65 @@ class DemoArguments:
     t2i_eval_samples: int = field(
         default=3, metadata={"help": "Diffusion loop: images per held-out caption (same seeds for every model)."}
     )
+    video_loop: bool = field(
+        default=True,
+        metadata={
+            "help": "After the diffusion loop, run the video closed loop: a tiny text-to-video model (AnimateDiff) "
+            "trained from scratch draws the world's clips, the trained reward model sifts its mp4s into pairs "
+            "(VideoDPO/sift_dpo_data.py), Diffusion-DPO (VideoDPO/train.py) on them and on two controls, "
+            "ground-truth rate on the pixels before/after (docs/demo.md)."
+        },
+    )
+    video_loop_only: bool = field(
+        default=False,
+        metadata={"help": "Run only the video closed loop, on a finished run's output_dir (its model/trained)."},
+    )
+    t2v_vary: str = field(
+        default="color,change",
+        metadata={
+            "help": "Video loop: the attributes its captions vary (comma-separated subset of "
+            "color,shape,direction,change); the others are fixed (a circle moving right, no colour change). "
+            "Default: the start colour and the colour change, the video attributes the demo's reward model "
+            "learns to judge."
+        },
+    )
+    t2v_size: int = field(default=16, metadata={"help": "Video loop: frame side in pixels (multiple of 4)."})
+    t2v_frames: int = field(default=4, metadata={"help": "Video loop: frames per clip."})
+    t2v_pretrain_clips: int = field(
+        default=2000, metadata={"help": "Video loop: rendered clips the text-to-video model is pre-trained on."}
+    )
+    t2v_pretrain_batch: int = field(default=8, metadata={"help": "Video loop: clips per pre-training step."})
+    t2v_vae_steps: int | None = field(
+        default=None, metadata={"help": "Video loop: autoencoder pre-training steps, all the frames of a pre-training batch (default 800)."}
+    )
+    t2v_unet_steps: int | None = field(
+        default=None, metadata={"help": "Video loop: motion UNet + text encoder pre-training steps (default 500)."}
+    )
+    t2v_num_prompts: int | None = field(
+        default=None, metadata={"help": "Video loop: captions generated for and sifted (default 256)."}
+    )
+    t2v_num_videos: int = field(default=4, metadata={"help": "Video loop: clips per caption (K)."})
+    t2v_steps: int = field(default=10, metadata={"help": "Video loop: DDIM sampling steps."})
+    t2v_strategy: str = field(
+        default="tournament",
+        metadata={
+            "help": "Video loop: the sifting strategy of VideoDPO/sift_dpo_data.py (docs/preference.md).",
+            "choices": ["upstream", "tournament", "pointwise"],
+        },
+    )
+    t2v_beta: float = field(default=500.0, metadata={"help": "Video loop: Diffusion-DPO beta (per-element MSE)."})
+    t2v_dpo_lr: float = field(default=3e-5, metadata={"help": "Video loop: Diffusion-DPO learning rate (constant)."})
+    t2v_dpo_batch: int = field(default=8, metadata={"help": "Video loop: pairs per Diffusion-DPO step."})
+    t2v_dpo_epochs: float = field(
+        default=3.0,
+        metadata={"help": "Video loop: Diffusion-DPO epochs over each arm's pairs (steps = epochs x pairs / batch)."},
+    )
+    t2v_eval_prompts: int | None = field(
+        default=None, metadata={"help": "Video loop: held-out captions of the ground-truth rate (default 96)."}
+    )
+    t2v_eval_samples: int = field(
+        default=3, metadata={"help": "Video loop: clips per held-out caption (same seeds for every model)."}
+    )
     loop_eval_samples: int = field(
         default=4,
         metadata={
@@ -281,12 +340,14 @@ class DemoArguments:
 DEFAULTS: dict[str, int] = {"num_train": 1500, "num_eval": 160, "num_eval_point": 80, "num_captions": 750,
                             "captioning_steps": 2600, "judging_steps": 9300, "restart_steps": 2000, "batch_size": 8, "loop_num_policy": 600,
                             "loop_num_sift": 300, "loop_num_heldout": 300, "loop_policy_steps": 300, "t2i_vae_steps": 300,
-                            "t2i_unet_steps": 200, "t2i_num_prompts": 384, "t2i_eval_prompts": 96}  # fmt: skip
+                            "t2i_unet_steps": 200, "t2i_num_prompts": 384, "t2i_eval_prompts": 96, "t2v_vae_steps": 800,
+                            "t2v_unet_steps": 500, "t2v_num_prompts": 256, "t2v_eval_prompts": 96}  # fmt: skip
 #: ``--quick``: a tiny world and a few steps per stage.
 QUICK: dict[str, int] = {"num_train": 8, "num_eval": 8, "num_eval_point": 4, "num_captions": 4,
                          "captioning_steps": 4, "judging_steps": 4, "restart_steps": 0, "batch_size": 4, "loop_num_policy": 8,
                          "loop_num_sift": 6, "loop_num_heldout": 6, "loop_policy_steps": 2, "t2i_vae_steps": 2,
-                         "t2i_unet_steps": 2, "t2i_num_prompts": 6, "t2i_eval_prompts": 4}  # fmt: skip
+                         "t2i_unet_steps": 2, "t2i_num_prompts": 6, "t2i_eval_prompts": 4, "t2v_vae_steps": 2,
+                         "t2v_unet_steps": 2, "t2v_num_prompts": 6, "t2v_eval_prompts": 4}  # fmt: skip
 
 
 def resolve(args: DemoArguments) -> DemoArguments:

@@ -16,7 +16,8 @@ runs it alone on a finished run's ``model/trained``). Every step after pre-train
 4. **Pairs** (``sift_dpo_data.py``'s :func:`~unifiedreward.dpo.diffusion_sift.run_sift`) with the **trained reward
    model** (``--t2i_strategy``). Two controls from the same candidates (:func:`control_pairs`), ordered on the
    pixels by :func:`truth_score` (attributes right by :func:`unifiedreward.synth.checks.check_scene`, then the
-   distance to the caption's colour): ``ground truth`` (the best vs the worst image of every set: the ceiling) and
+   distance to the caption's colour): ``ground truth`` (the best vs the worst image of every set whose images differ
+   in attributes right: the ceiling) and
    ``random`` (two images of a set the reward model kept, in random order, balanced so that exactly half of the
    pairs whose truth differs prefer the better one, as in :mod:`unifiedreward.demo.policy_loop`).
 5. **DPO** (``train.py``'s :func:`~unifiedreward.dpo.diffusion_train.train`, Diffusion-DPO on the v-prediction
@@ -43,8 +44,8 @@ from unifiedreward.demo.args import DemoArguments
 from unifiedreward.demo.console import quiet, say
 from unifiedreward.demo.policy_loop import balance_orientation
 
-__all__ = ["LOOP_ATTRIBUTES", "alignment", "control_pairs", "diffusion_loop_table", "loop_spec",
-           "run_diffusion_loop"]  # fmt: skip
+__all__ = ["ARMS", "LOOP_ATTRIBUTES", "alignment", "control_pairs", "diffusion_loop_table", "loop_spec",
+           "loop_table", "pair_precision", "run_diffusion_loop"]  # fmt: skip
 
 #: The attributes the loop's captions vary and its ground-truth rate checks (``all``: every one right).
 LOOP_ATTRIBUTES: tuple[str, ...] = ("color", "shape", "position", "all")
@@ -95,14 +96,16 @@ def truth_score(image: Any, spec: Any) -> float:
 
 
 # ------------------------------------------------------------------------------------------------------ controls
-def control_pairs(sets: Sequence[Mapping[str, Any]], scores: Mapping[str, Sequence[int]], kept: set[str],
-                  seed: int) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
-    """The control arms from the generated sets (``data_generation.py``'s ``data.json`` records).
+def control_pairs(sets: Sequence[Mapping[str, Any]], scores: Mapping[str, Sequence[float]], kept: set[str],
+                  seed: int, *, media: str = "images") -> dict[str, list[dict[str, Any]]]:  # fmt: skip
+    """The control arms from the generated sets (``data_generation.py``'s ``data.json`` records; their candidates
+    under ``media``: ``images``, or ``videos`` for VideoDPO's).
 
-    ``scores[id][j]``: the :func:`truth_score` of image ``j`` (on the pixels). ``ground truth``: for every set whose scores
-    differ, the image with the highest score (chosen) vs the one with the lowest: every set gives a pair, ordered by
-    the attributes right and, among images with as many right, by the distance to the caption's colour (the most
-    the pixels tell). ``random``: for every
+    ``scores[id][j]``: the :func:`truth_score` of image ``j`` (on the pixels). ``ground truth``: for every set whose
+    images differ in attributes right (what the ground-truth rate counts), the image with the highest score (chosen)
+    vs the one with the lowest (ties in attributes right broken by the distance to the caption's colour); sets whose
+    images are all equally right give no pair: their colour distances are differences the rate cannot see, and as
+    pairs they dilute the arm (docs/demo.md). ``random``: for every
     set the reward model kept (``kept``), two random images in random order, the order balanced: of the pairs that
     differ in attributes right, and of those that differ only in colour distance, exactly half each (a random half;
     odd counts: the last by a coin) have the better image as chosen, so the arm carries no information on the
@@ -113,11 +116,11 @@ def control_pairs(sets: Sequence[Mapping[str, Any]], scores: Mapping[str, Sequen
     arms: dict[str, list[dict[str, Any]]] = {"ground truth": [], "random": []}
     strata: dict[bool, list[tuple[dict[str, Any], str, str]]] = {True: [], False: []}
     for record in sets:
-        names, values = record["images"], scores[record["id"]]
+        names, values = record[media], scores[record["id"]]
         if len(names) < 2:
             continue
         best, worst = max(values), min(values)
-        if best != worst:
+        if math.ceil(best) != math.ceil(worst):
             chosen = rng.choice([n for n, v in zip(names, values, strict=True) if v == best])
             rejected = rng.choice([n for n, v in zip(names, values, strict=True) if v == worst])
             arms["ground truth"].append({"id": record["id"], "caption": record["caption"], "chosen": chosen,
@@ -375,23 +378,29 @@ def _save_grid(grid: Mapping[str, Sequence[Any]], specs: Sequence[Any], path: Pa
                                           + " | ".join(s.caption() for s in specs[:columns]) + "\n")  # fmt: skip
 
 
-def diffusion_loop_table(loop: Mapping[str, Any]) -> str:
-    """The diffusion loop's markdown table: ground-truth rate per attribute before / after DPO on each arm."""
-    head = " | ".join(LOOP_ATTRIBUTES)
+def loop_table(loop: Mapping[str, Any], title: str, attributes: Sequence[str]) -> str:
+    """A closed loop's markdown table under ``title``: ground-truth rate per attribute before / after DPO on each
+    arm (the diffusion and the video loop)."""
     lines = [
-        (f"Diffusion loop ({loop['size']}px text-to-image model, {loop['heldout_prompts']} held-out captions x "
-         f"{loop['eval_samples']} images, pairs by `{loop['strategy']}` sifting; {loop['seconds']:.0f} s): "
-         "ground-truth rate checked on the pixels (change in points)."),
+        title,
         "",
-        f"| model | pairs | pair precision vs truth | {head} |",
-        "|---|---:|---:|" + "---:|" * len(LOOP_ATTRIBUTES),
-        "| base (before DPO) | - | - | " + " | ".join(f"{loop['before'][k]:.1%}" for k in LOOP_ATTRIBUTES) + " |",
+        f"| model | pairs | pair precision vs truth | {' | '.join(attributes)} |",
+        "|---|---:|---:|" + "---:|" * len(attributes),
+        "| base (before DPO) | - | - | " + " | ".join(f"{loop['before'][k]:.1%}" for k in attributes) + " |",
     ]
     for name in ARMS:
         arm = loop["arms"].get(name)
         if arm is None:
             continue
         precision = "-" if arm.get("precision") is None else f"{arm['precision']:.1%}"
-        cells = " | ".join(f"{arm['rates'][k]:.1%} ({arm['gains'][k] * 100:+.1f})" for k in LOOP_ATTRIBUTES)
+        cells = " | ".join(f"{arm['rates'][k]:.1%} ({arm['gains'][k] * 100:+.1f})" for k in attributes)
         lines.append(f"| DPO: {name} | {arm['pairs']} | {precision} | {cells} |")
     return "\n".join(lines)
+
+
+def diffusion_loop_table(loop: Mapping[str, Any]) -> str:
+    """The diffusion loop's markdown table: ground-truth rate per attribute before / after DPO on each arm."""
+    title = (f"Diffusion loop ({loop['size']}px text-to-image model, {loop['heldout_prompts']} held-out captions x "
+             f"{loop['eval_samples']} images, pairs by `{loop['strategy']}` sifting; {loop['seconds']:.0f} s): "
+             "ground-truth rate checked on the pixels (change in points).")  # fmt: skip
+    return loop_table(loop, title, LOOP_ATTRIBUTES)

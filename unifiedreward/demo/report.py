@@ -13,6 +13,7 @@ from typing import Any
 
 from unifiedreward.demo.diffusion_loop import diffusion_loop_table
 from unifiedreward.demo.policy_loop import loop_table
+from unifiedreward.demo.video_loop import video_loop_table
 
 __all__ = [
     "PAIR_BENCHMARKS",
@@ -123,11 +124,11 @@ def loop_target_lines(loop: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def diffusion_target_lines(loop: Mapping[str, Any]) -> list[str]:
+def diffusion_target_lines(loop: Mapping[str, Any], stage: str = "diffusion loop") -> list[str]:
     """The diffusion loop's targets on one run (issue: reward-model pairs raise the ground-truth rate (``all``) by
     >= 5 points on average over seeds and >= 2 on each, ground-truth pairs at least as much, random pairs <= +2 and
     >= 3 below the reward-model arm, no attribute falls by more than 3 points in the reward-model and ground-truth
-    arms, the stage takes <= 6 minutes)."""
+    arms, the stage takes <= 6 minutes); the video loop (``stage``) has the same targets."""
     met = {True: "met", False: "not met"}
     arms = loop["arms"]
     gain = {name: arms[name]["gains"] for name in arms}
@@ -150,7 +151,7 @@ def diffusion_target_lines(loop: Mapping[str, Any]) -> list[str]:
         lines.append(f"- no attribute falls by more than 3 points (worst: {cells}): "
                      f"{met[min(worst.values()) >= -0.03]}")  # fmt: skip
     minutes = loop["seconds"] / 60
-    lines.append(f"- diffusion loop <= 6 min on 2 CPU cores: {minutes:.1f} min on this machine ({met[minutes <= 6]})")
+    lines.append(f"- {stage} <= 6 min on 2 CPU cores: {minutes:.1f} min on this machine ({met[minutes <= 6]})")
     return lines
 
 
@@ -171,6 +172,11 @@ def write_report(args: Any, out: Path, summary: Mapping[str, Any]) -> str:
         loop_lines += ["", diffusion_loop_table(diffusion), "", *diffusion_target_lines(diffusion),
                        "", ("Images before / after DPO (rows: base, then each arm; columns: held-out captions in "
                        "`diffusion_loop/grid.txt`): `diffusion_loop.png`.")]  # fmt: skip
+    video = summary.get("video_loop")
+    if video:
+        loop_lines += ["", video_loop_table(video), "", *diffusion_target_lines(video, "video loop"),
+                       "", ("Frames before / after DPO (rows: base, then each arm; columns: held-out captions in "
+                       "`video_loop/strip.txt`, each clip's frames left to right): `video_loop.png`.")]  # fmt: skip
     genai = []
     for task in ("image_generation", "video_generation"):
         pair = after[task]["pair"]

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["build_pipeline", "pretrain", "render_small", "scene_batch", "word_tokenizer"]
+__all__ = ["build_pipeline", "components", "pretrain", "render_small", "scene_batch", "word_tokenizer"]
 
 #: The words of the world's scene captions (``a red circle on the left``, ...).
 CAPTION_WORDS: tuple[str, ...] = (
@@ -37,14 +37,14 @@ CAPTION_WORDS: tuple[str, ...] = (
 MAX_TOKENS = 12
 
 
-def word_tokenizer() -> Any:
-    """A word-level tokenizer over :data:`CAPTION_WORDS` (a ``transformers.PreTrainedTokenizerFast``: one token per
-    word, ``<unk>`` for anything else, ``<s> ... </s>`` around a caption, ``</s>`` as padding as CLIP pads), with
+def word_tokenizer(words: Sequence[str] = CAPTION_WORDS) -> Any:
+    """A word-level tokenizer over ``words`` (a ``transformers.PreTrainedTokenizerFast``: one token per word,
+    ``<unk>`` for anything else, ``<s> ... </s>`` around a caption, ``</s>`` as padding as CLIP pads), with
     ``model_max_length`` :data:`MAX_TOKENS`; it saves and loads with the pipeline like CLIP's."""
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {token: i for i, token in enumerate(["<s>", "</s>", "<unk>", *CAPTION_WORDS])}
+    vocab = {token: i for i, token in enumerate(["<s>", "</s>", "<unk>", *words])}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
     backend.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 1)])
@@ -52,15 +52,16 @@ def word_tokenizer() -> Any:
                                    unk_token="<unk>", model_max_length=MAX_TOKENS)  # fmt: skip
 
 
-def build_pipeline(path: Path, *, size: int = 32, seed: int = 0) -> Path:
-    """Save a randomly initialised tiny :class:`diffusers.StableDiffusionPipeline` (module docstring) to ``path``."""
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+def components(size: int, *, words: Sequence[str] = CAPTION_WORDS, seed: int = 0) -> dict[str, Any]:
+    """Randomly initialised parts of the tiny pipelines (module docstring): ``tokenizer``, ``text_encoder``,
+    ``vae``, ``unet`` (a 2-D ``UNet2DConditionModel``) and ``scheduler``, seeded by ``seed``."""
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     if size % 4:
         raise ValueError(f"size must be a multiple of 4 (2x VAE, 2-level UNet), got {size}")
     torch.manual_seed(seed)
-    tokenizer = word_tokenizer()
+    tokenizer = word_tokenizer(words)
     text_encoder = CLIPTextModel(CLIPTextConfig(
         bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=64, num_attention_heads=4,
         num_hidden_layers=2, vocab_size=len(tokenizer), max_position_embeddings=MAX_TOKENS))  # fmt: skip
@@ -75,8 +76,14 @@ def build_pipeline(path: Path, *, size: int = 32, seed: int = 0) -> Path:
     scheduler = DDIMScheduler(num_train_timesteps=1000, beta_schedule="linear", prediction_type="v_prediction",
                               clip_sample=False, set_alpha_to_one=False, steps_offset=1,
                               timestep_spacing="trailing")  # fmt: skip
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+    return {"tokenizer": tokenizer, "text_encoder": text_encoder, "vae": vae, "unet": unet, "scheduler": scheduler}
+
+
+def build_pipeline(path: Path, *, size: int = 32, seed: int = 0) -> Path:
+    """Save a randomly initialised tiny :class:`diffusers.StableDiffusionPipeline` (module docstring) to ``path``."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline(**components(size, seed=seed), safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)  # fmt: skip
     pipe.save_pretrained(path)
     return Path(path)
@@ -99,10 +106,16 @@ def scene_batch(images: Sequence[Any]) -> torch.Tensor:
 
 
 def pretrain(path: Path, pixels: torch.Tensor, captions: Sequence[str], *, vae_steps: int, unet_steps: int,
-             batch_size: int = 32, vae_lr: float = 3e-3, unet_lr: float = 1e-3, seed: int = 0,
-             progress: bool = True) -> dict[str, Any]:  # fmt: skip
-    """Train the pipeline at ``path`` from scratch on ``pixels [N, 3, S, S]`` (in [-1, 1]) and their ``captions``;
-    saves it back to ``path`` and returns the loss history ``{"vae": [...], "unet": [...], "scaling_factor"}``.
+             batch_size: int = 32, vae_batch_size: int | None = None, vae_lr: float = 3e-3, unet_lr: float = 1e-3,
+             seed: int = 0, progress: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Train the pipeline at ``path`` from scratch on ``pixels`` (in [-1, 1]) and their ``captions``; saves it back
+    to ``path`` and returns the loss history ``{"vae": [...], "unet": [...], "scaling_factor"}``.
+
+    ``pixels``: images ``[N, 3, S, S]`` (a StableDiffusionPipeline) or clips ``[N, F, 3, S, S]`` (an
+    AnimateDiffPipeline, whose ``UNetMotionModel`` sees latents ``[B, 4, F, S/2, S/2]`` and one text row per frame,
+    as in :meth:`unifiedreward.dpo.video_models.VideoFamily.predict`). ``batch_size`` counts images or clips; the
+    autoencoder trains on ``vae_batch_size`` single images or frames (default: ``batch_size`` images, or all the
+    frames of ``batch_size`` clips).
 
     Autoencoder: ``mse(decode(z), x) + 1e-4 * KL / (3 S^2)`` with ``z`` a posterior sample. UNet and text encoder:
     ``mse(unet(x_t, t, text), v)`` with ``v = sqrt(abar_t) eps - sqrt(1 - abar_t) z0`` and ``t`` uniform, AdamW with
@@ -117,16 +130,20 @@ def pretrain(path: Path, pixels: torch.Tensor, captions: Sequence[str], *, vae_s
     vae, unet, text_encoder, tokenizer = pipe.vae, pipe.unet, pipe.text_encoder, pipe.tokenizer
     history: dict[str, Any] = {"vae": [], "unet": []}
 
-    def batches(steps: int, desc: str):
+    frames = pixels.shape[1] if pixels.ndim == 5 else 0
+    flat = pixels.flatten(0, 1) if frames else pixels
+
+    def batches(steps: int, desc: str, count: int, size: int):
         bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False)
         for _ in bar:
-            index = torch.randint(0, len(pixels), (batch_size,), generator=generator)
+            index = torch.randint(0, count, (size,), generator=generator)
             yield bar, index
 
     vae.train()
     optimizer = torch.optim.AdamW(vae.parameters(), lr=vae_lr, weight_decay=0.0)
-    for bar, index in batches(vae_steps, "pretrain autoencoder"):
-        x = pixels[index]
+    vae_batch = vae_batch_size or batch_size * max(1, frames)
+    for bar, index in batches(vae_steps, "pretrain autoencoder", len(flat), vae_batch):
+        x = flat[index]
         posterior = vae.encode(x).latent_dist
         loss = torch.nn.functional.mse_loss(vae.decode(posterior.sample(generator)).sample, x)
         loss = loss + 1e-4 * posterior.kl().mean() / x[0].numel()
@@ -137,7 +154,9 @@ def pretrain(path: Path, pixels: torch.Tensor, captions: Sequence[str], *, vae_s
         bar.set_postfix(loss=f"{loss.item():.4f}")
     vae.eval().requires_grad_(False)
     with torch.no_grad():
-        latents = torch.cat([vae.encode(pixels[i : i + 256]).latent_dist.mode() for i in range(0, len(pixels), 256)])
+        latents = torch.cat([vae.encode(flat[i : i + 256]).latent_dist.mode() for i in range(0, len(flat), 256)])
+    if frames:  # [N*F, 4, h, w] -> [N, 4, F, h, w]
+        latents = latents.reshape(len(pixels), frames, *latents.shape[1:]).permute(0, 2, 1, 3, 4).contiguous()
     scaling = float(1.0 / latents.std())
     vae.register_to_config(scaling_factor=scaling)
     latents = latents * scaling
@@ -153,13 +172,16 @@ def pretrain(path: Path, pixels: torch.Tensor, captions: Sequence[str], *, vae_s
     warmup = max(1, unet_steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) * (
         0.1 + 0.45 * (1 + np.cos(np.pi * min(1.0, s / max(1, unet_steps))))))  # fmt: skip
-    for bar, index in batches(unet_steps, "pretrain text-to-image"):
+    for bar, index in batches(unet_steps, "pretrain text-to-video" if frames else "pretrain text-to-image",
+                              len(latents), batch_size):  # fmt: skip
         z0 = latents[index]
         noise = torch.randn(z0.shape, generator=generator)
         t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(index),), generator=generator)
         noisy = noise_scheduler.add_noise(z0, noise, t)
         target = noise_scheduler.get_velocity(z0, noise, t)
         embeds = text_encoder(tokens[index])[0]
+        if frames:
+            embeds = embeds.repeat_interleave(frames, dim=0)
         loss = torch.nn.functional.mse_loss(unet(noisy, t, encoder_hidden_states=embeds).sample, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

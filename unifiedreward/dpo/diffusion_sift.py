@@ -130,14 +130,14 @@ class _Sifter:
         self.out_images.mkdir(parents=True, exist_ok=True)
 
     def load(self, record: dict[str, Any]) -> Any:
-        from unifiedreward.media import resolve_media
+        from unifiedreward.media import resolve_media, upscale_to_min_side
 
         try:
             images = [resolve_media(name, "image", root=self.images_dir, max_pixels=self.args.max_pixels)
                       for name in record["images"]]  # fmt: skip
         except UnifiedRewardError as err:
             return err
-        return [_upscale(image, self.args.min_side) for image in images]
+        return [upscale_to_min_side(image, self.args.min_side) for image in images]
 
     def process(self, chunk: Sequence[dict[str, Any]], loaded: Sequence[Any]) -> list[dict[str, Any]]:
         args = self.args
@@ -181,16 +181,6 @@ class _Sifter:
             "rejected_seed": seeds[decision.rejected] if seeds else None,
             "evidence": json.dumps(decision.evidence, sort_keys=True),
         }
-
-
-def _upscale(image: Any, min_side: int | None) -> Any:
-    """``image`` resized (bicubic, aspect kept) so that its shorter side is ``min_side``, if it is shorter."""
-    if not min_side or min(image.size) >= min_side:
-        return image
-    from PIL import Image
-
-    scale = min_side / min(image.size)
-    return image.resize((round(image.size[0] * scale), round(image.size[1] * scale)), Image.BICUBIC)
 
 
 def _read_sets(data_dir: Path) -> list[dict[str, Any]]:

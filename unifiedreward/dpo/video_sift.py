@@ -69,6 +69,10 @@ _OWN: list[tuple[str, Any, Any]] = [
                                                                         "dir>/dpo_data.json)."})),
     ("video_folder", "str | None", field(default=None, metadata={"help": "Folder the video paths are relative to "
                                                                          "(default: the data file's folder)."})),
+    ("min_side", "int | None", field(default=None, metadata={"help": "Upscale (bicubic) frames whose shorter side "
+                                                                      "is below this many pixels before judging, e.g. "
+                                                                      "to the resolution the reward model was trained "
+                                                                      "at."})),
     ("chunk_size", int, _from_preference("chunk_size", default=4)),
 ]  # fmt: skip
 _REUSED = ("num_frames", "shard", "merge", "overwrite", "judge_per_input", *_SHARED)
@@ -84,7 +88,7 @@ VideoSiftArguments.__module__ = __name__
 
 
 SETTINGS_KEYS = ("reward_model", "judge_base_url", "judge_model", "judge_version", "judge_max_new_tokens", "strategy",
-                 "num_frames", "video_fps", "max_pixels", "shard", "judge_per_input", "seed")  # fmt: skip
+                 "num_frames", "video_fps", "max_pixels", "min_side", "shard", "judge_per_input", "seed")  # fmt: skip
 
 
 def read_generations(path: str | Path) -> list[dict[str, Any]]:
@@ -129,11 +133,12 @@ class _Sifter:
         from unifiedreward.media import resolve_media
 
         try:
-            return [resolve_media(v, "video", root=self.root, num_frames=self.args.num_frames,
-                                  fps=self.args.video_fps, max_pixels=self.args.max_pixels)
-                    for v in record["videos"]]  # fmt: skip
+            videos = [resolve_media(v, "video", root=self.root, num_frames=self.args.num_frames,
+                                    fps=self.args.video_fps, max_pixels=self.args.max_pixels)
+                      for v in record["videos"]]  # fmt: skip
         except UnifiedRewardError as err:
             return str(err)
+        return [_upscale_video(video, self.args.min_side) for video in videos]
 
     def process(self, chunk: Sequence[dict[str, Any]], loaded: Sequence[Any]) -> list[dict[str, Any]]:
         out: list[dict[str, Any] | None] = [None] * len(chunk)
@@ -157,6 +162,19 @@ class _Sifter:
         for position, cset, decision in zip(where, sets, decisions, strict=True):
             out[position] = decision_record(cset, decision)
         return out  # type: ignore[return-value]
+
+
+def _upscale_video(video: Any, min_side: int | None) -> Any:
+    """``video`` with every frame upscaled by :func:`unifiedreward.media.upscale_to_min_side` (a copy; or itself)."""
+    if not min_side or min(video.frames.shape[1:3]) >= min_side:
+        return video
+    import numpy as np
+    from PIL import Image
+
+    from unifiedreward.media import upscale_to_min_side
+
+    frames = np.stack([np.asarray(upscale_to_min_side(Image.fromarray(f), min_side)) for f in video.frames])
+    return dataclasses.replace(video, frames=frames)
 
 
 def _outputs(args: Any, shard: tuple[int, int] | None = None) -> dict[str, Path]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 from unifiedreward.errors import MediaError
 from unifiedreward.media.decoders import FRAME_EXTENSIONS, MIN_DURATION_COVERAGE, VIDEO_BACKENDS, load_video
 from unifiedreward.media.frames import sample_frame_indices
-from unifiedreward.media.image import PathLike, image_to_data_url, load_image
+from unifiedreward.media.image import PathLike, image_to_data_url, load_image, upscale_to_min_side
 from unifiedreward.media.resolve import MEDIA_KINDS, MediaKind, resolve_media, resolve_path
 from unifiedreward.media.video import Video, video_frames
 
@@ -45,5 +45,6 @@ __all__ = [
     "resolve_media",
     "resolve_path",
     "sample_frame_indices",
+    "upscale_to_min_side",
     "video_frames",
 ]

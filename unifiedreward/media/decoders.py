@@ -214,6 +214,10 @@ def _read_pyav(path: Path, num_frames: int | None, fps: float | None, max_pixels
     )
 
 
+#: How many files decord failed on and PyAV decoded instead (this process).
+_DECORD_FALLBACKS = 0
+
+
 def _load_video_file(
     path: Path, num_frames: int | None, fps: float | None, backend: str, max_pixels: int | None
 ) -> Video:
@@ -230,7 +234,13 @@ def _load_video_file(
     try:
         return _read_decord(path, num_frames, fps, max_pixels)
     except MediaError as decord_error:
-        logger.warning("decord failed on %s (%s); falling back to PyAV", path, decord_error.reason)
+        global _DECORD_FALLBACKS
+        _DECORD_FALLBACKS += 1
+        # the first fallback is a warning; a data set of clips decord cannot read (e.g. frames narrower than 32 px)
+        # would otherwise print one per file
+        logger.log(logging.WARNING if _DECORD_FALLBACKS == 1 else logging.DEBUG,
+                   "decord failed on %s (%s); falling back to PyAV%s", path, decord_error.reason,
+                   " (further fallbacks are logged at debug level)" if _DECORD_FALLBACKS == 1 else "")  # fmt: skip
         try:
             _import_av()
         except ImportError:

@@ -59,6 +59,15 @@ def _downsize(img: Image.Image, max_pixels: int | None) -> Image.Image:
     return img.resize(size, Image.Resampling.BICUBIC)
 
 
+def upscale_to_min_side(image: Image.Image, min_side: int | None) -> Image.Image:
+    """``image`` resized (bicubic, aspect kept) so that its shorter side is ``min_side``, if it is shorter (e.g. to
+    the resolution a reward model was trained at); otherwise ``image`` itself."""
+    if not min_side or min(image.size) >= min_side:
+        return image
+    scale = min_side / min(image.size)
+    return image.resize((round(image.size[0] * scale), round(image.size[1] * scale)), Image.BICUBIC)
+
+
 def _composite_on_white(img: Image.Image) -> Image.Image:
     rgba = img.convert("RGBA")
     background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

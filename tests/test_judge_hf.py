@@ -235,7 +235,13 @@ def test_one_bad_image_fails_only_its_request(scoring, tiny_models, media):
     expected = judge.judge(good)
     results = judge.judge([good[0], bad, good[1], good[2]])
     assert results[1].status == "invalid" and "aspect ratio" in results[1].reason
-    assert [results[0], results[2], results[3]] == expected
+    # equal up to float noise: the good requests may be batched differently once the bad one is dropped, and a
+    # CPU matmul over another batch shape can differ in the last digits (seen: 1e-6 in a log-likelihood of -59)
+    for got, want in zip([results[0], results[2], results[3]], expected, strict=True):
+        assert (got.verdict, got.raw, got.valid) == (want.verdict, want.raw, want.valid)
+        assert (got.probabilities is None) == (want.probabilities is None)
+        if want.probabilities is not None:
+            assert got.probabilities == pytest.approx(want.probabilities, rel=1e-4, abs=1e-7)
     if scoring == "probabilities":  # (a random model's generated text rarely parses)
         assert all(result.valid for result in expected)
 

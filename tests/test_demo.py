@@ -140,8 +140,11 @@ def test_quick_demo_writes_its_table_plots_and_examples(tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match="--diffusion_loop_only"):
         main(["--quick", "--diffusion_loop_only", "--output_dir", str(tmp_path / "empty")])
     # --video_loop_only likewise
-    assert main(["--quick", "--video_loop_only", "--output_dir", str(out), "--t2v_eval_prompts", "3"]) == 0
+    assert main(["--quick", "--video_loop_only", "--output_dir", str(out), "--t2v_eval_prompts", "3",
+                 "--t2v_min_margin", "0.25"]) == 0
     merged = json.loads((out / "results.json").read_text())
+    sift = json.loads((out / "video_loop" / "pairs" / "reward_model.decisions.jsonl.settings.json").read_text())
+    assert sift["strategy"] == "pointwise" and sift["strategy_config"]["min_margin"] == 0.25  # the flags reach it
     assert merged["video_loop"]["heldout_prompts"] == 3 and merged["diffusion_loop"]["heldout_prompts"] == 3
     assert "reusing the pre-trained text-to-video model" in capsys.readouterr().out
     assert "Video loop" in (out / "results.md").read_text()

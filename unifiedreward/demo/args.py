@@ -306,10 +306,19 @@ class DemoArguments:
     t2v_num_videos: int = field(default=4, metadata={"help": "Video loop: clips per caption (K)."})
     t2v_steps: int = field(default=10, metadata={"help": "Video loop: DDIM sampling steps."})
     t2v_strategy: str = field(
-        default="tournament",
+        default="pointwise",
         metadata={
-            "help": "Video loop: the sifting strategy of VideoDPO/sift_dpo_data.py (docs/preference.md).",
+            "help": "Video loop: the sifting strategy of VideoDPO/sift_dpo_data.py (docs/preference.md). Default "
+            "pointwise: one checklist score per clip, K judge calls per caption instead of a tournament's "
+            "K (K - 1), with pairs as often right on the loop's generated clips (docs/demo.md).",
             "choices": ["upstream", "tournament", "pointwise"],
+        },
+    )
+    t2v_min_margin: float = field(
+        default=0.0,
+        metadata={
+            "help": "Video loop, pointwise sifting: keep a caption's pair when (best - worst score) / score range is "
+            "above this (0: any strict improvement)."
         },
     )
     t2v_beta: float = field(default=500.0, metadata={"help": "Video loop: Diffusion-DPO beta (per-element MSE)."})

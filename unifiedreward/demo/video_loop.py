@@ -16,10 +16,10 @@ points:
    ``--t2v_num_videos`` per ``sift`` prompt, each with its recorded seed.
 4. **Pairs** (``sift_dpo_data.py``'s :func:`~unifiedreward.dpo.video_sift.run_sift`) with the **trained reward
    model** judging the decoded clips (``--t2v_strategy``, default ``pointwise``: one checklist score per clip;
-   frames upscaled to the reward model's video size). The
-   two controls of the diffusion loop (:func:`~unifiedreward.demo.diffusion_loop.control_pairs`) from the same
-   mp4s, ordered on their decoded pixels by :func:`clip_truth_score`: ``ground truth`` (the best vs the worst clip
-   of every set whose clips differ in attributes right) and ``random`` (balanced).
+   frames upscaled to the reward model's video size). The two controls of the diffusion loop
+   (:func:`~unifiedreward.demo.diffusion_loop.control_pairs`) from the same mp4s, ordered on their decoded pixels by
+   :func:`clip_truth_score`: ``ground truth`` (the best vs the worst clip of every set whose clips differ in
+   attributes right) and ``random`` (balanced).
 5. **DPO** (``train.py``'s :func:`~unifiedreward.dpo.video_train.train`, family ``animatediff``: Diffusion-DPO on
    the v-prediction motion UNet, one noise draw and one timestep per pair) on each arm's pairs, from the same base
    model, with the same settings.
@@ -140,9 +140,8 @@ def _sift(args: DemoArguments, data_file: Path, output: Path, reward_model: Path
                                    strategy=args.t2v_strategy, scoring="generate" if args.reasoning else None,
                                    num_frames=args.t2v_frames, judge_batch_size=args.eval_batch_size,
                                    judge_max_new_tokens=args.max_new_tokens, min_margin=args.t2v_min_margin,
-                                   seed=args.seed, dtype="float32",
-                                   chunk_size=32, num_workers=1, overwrite=True, min_side=args.video_size,
-                                   progress=True)  # fmt: skip
+                                   seed=args.seed, dtype="float32", chunk_size=32, num_workers=1, overwrite=True,
+                                   min_side=args.video_size, progress=True)  # fmt: skip
     return run_sift(sift_args)
 
 

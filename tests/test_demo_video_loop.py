@@ -22,6 +22,8 @@ from unifiedreward.demo.video_loop import (
     _write_pairs,
     clip_alignment,
     clip_truth_score,
+    dpo_steps,
+    every_pair_controls,
     loop_clip_spec,
     video_loop_table,
 )
@@ -136,10 +138,41 @@ def test_control_arms_are_videodpo_training_data(tmp_path):
     _write_pairs(tmp_path / "pairs.json", truth)
     args = resolve(DemoArguments(output_dir=str(tmp_path), quick=True, t2v_size=16, t2v_dpo_batch=2,
                                  t2v_dpo_epochs=0.5))  # fmt: skip
-    result = _dpo(args, base, tmp_path / "pairs.json", gen, tmp_path / "dpo", len(truth))
+    assert dpo_steps(args, len(truth)) == 1  # 0.5 epochs of 4 pairs in batches of 2
+    result = _dpo(args, base, tmp_path / "pairs.json", gen, tmp_path / "dpo", len(truth), 1)
     assert result["steps"] == 1 and np.isfinite(result["first_loss"])
     info = json.loads((tmp_path / "dpo" / "dpo_training.json").read_text())
     assert info["family"] == "animatediff" and info["base_model"] == str(base)
+
+
+def test_every_pair_controls_take_each_truth_pair_and_shuffle_the_reward_models():
+    sets = [{"id": f"s{i}", "caption": f"caption {i}", "videos": [f"s{i}-{k}.mp4" for k in range(4)]}
+            for i in range(6)]  # fmt: skip
+    # clip k of every set: attributes right 4, 3, 3, 1 (ceil), the two 3s apart only in colour distance
+    truth = {s["id"]: dict(zip(s["videos"], (3.99, 2.8, 2.9, 0.7), strict=True)) for s in sets}
+    arms = every_pair_controls(sets, truth, [], seed=0)
+    assert [(p["chosen"][-5], p["rejected"][-5]) for p in arms["ground truth"][:5]] == [
+        ("0", "1"), ("0", "2"), ("0", "3"), ("1", "3"), ("2", "3")]  # 1 vs 2 differ only in colour: no pair  # fmt: skip
+    assert len(arms["ground truth"]) == 30 and arms["random"] == []
+    # the reward model's pairs: 4 per set (3 apart in attributes right, 1 only in colour distance)
+    rm = [{"id": s["id"], "caption": s["caption"], "chosen": s["videos"][a], "rejected": s["videos"][b],
+           "chosen_score": 9.0} for s in sets for a, b in ((0, 1), (0, 3), (2, 3), (2, 1))]  # fmt: skip
+    shuffled = every_pair_controls(sets, truth, rm, seed=3)["random"]
+    assert [{p["chosen"], p["rejected"]} for p in shuffled] == [{p["chosen"], p["rejected"]} for p in rm]
+    assert all(set(p) == {"id", "caption", "chosen", "rejected"} for p in shuffled)
+    apart = [p for p in shuffled if {p["chosen"][-5], p["rejected"][-5]} != {"1", "2"}]
+    better = sum(truth[p["id"]][p["chosen"]] > truth[p["id"]][p["rejected"]] for p in apart)
+    assert len(apart) == 18 and better == 9  # exactly half keep the better clip as chosen
+    colour_only = [p for p in shuffled if {p["chosen"][-5], p["rejected"][-5]} == {"1", "2"}]
+    assert len(colour_only) == 6 and sum(p["chosen"].endswith("-2.mp4") for p in colour_only) == 3
+    assert shuffled == every_pair_controls(sets, truth, rm, seed=3)["random"]  # seeded
+
+
+def test_every_pair_sifting_needs_pointwise(tmp_path):
+    with pytest.raises(ValueError, match="--t2v_pairs all needs --t2v_strategy pointwise"):
+        resolve(DemoArguments(output_dir=str(tmp_path), quick=True, t2v_strategy="tournament"))
+    assert resolve(DemoArguments(output_dir=str(tmp_path), quick=True, t2v_strategy="tournament",
+                                 t2v_pairs="best_worst")).t2v_pairs == "best_worst"  # fmt: skip
 
 
 def test_video_table_and_targets():
@@ -152,6 +185,9 @@ def test_video_table_and_targets():
             "arms": {"reward model": arm(0.1), "ground truth": arm(0.12), "random": arm(-0.01)}}  # fmt: skip
     table = video_loop_table(loop)
     assert table.startswith("Video loop (16px 4-frame text-to-video model (AnimateDiff)")
+    assert "by `tournament` sifting; 330 s)" in table  # a loop of before the pair modes
+    every = video_loop_table({**loop, "strategy": "pointwise", "pair_mode": "all", "dpo_steps": 290})
+    assert "by `pointwise` sifting (every pair of clips whose scores differ), 290 DPO steps per arm; 330 s)" in every
     assert "| model | pairs | pair precision vs truth | color | shape | direction | change | all |" in table
     assert "| DPO: reward model | 50 | 100.0% | 50.0% (+10.0) | 40.0% (+0.0) | 39.0% (-1.0) | 50.0% (+10.0) |" in table
     lines = diffusion_target_lines(loop, "video loop")

@@ -120,6 +120,30 @@ def test_sift_judges_the_pixels_and_its_output_trains(generated, tmp_path):
     assert result["global_step"] == 1 and np.isfinite(result["history"][0]["loss"])
 
 
+def test_sift_every_pair_rewrites_a_finished_log_without_judging_again(generated, tmp_path):
+    out, judge = generated["out"], BrightnessJudge()
+    args = VideoSiftArguments(data_path=str(out / "data.json"), output_path=str(tmp_path / "d.json"),
+                              strategy="pointwise", num_frames=5, progress=False, num_workers=0)  # fmt: skip
+    run_sift(args, judge=RewardJudge(judge, family="qwen"))
+    best_worst = json.loads((tmp_path / "d.json").read_text())
+    args.pairs = "all"
+    summary = run_sift(args, judge=RewardJudge(judge, family="qwen"))
+    assert judge.videos_seen == 12  # resumed: the log is complete, only the pairs file is re-written
+    pairs = json.loads((tmp_path / "d.json").read_text())
+    log = [json.loads(line) for line in (tmp_path / "d.decisions.jsonl").read_text().splitlines()]
+    distinct = sum(a != b for line in log for i, a in enumerate(line["evidence"]["scores"])
+                   for b in line["evidence"]["scores"][i + 1 :])  # fmt: skip
+    assert summary["pairs"] == len(pairs) == distinct > 12 and summary["kept"] == 3  # up to 6 pairs of 4 clips each
+    for pair in pairs:
+        brightness = [load_video(out / pair[k]).frames.mean() for k in ("chosen", "rejected")]
+        assert brightness[0] > brightness[1] and pair["chosen_score"] > pair["rejected_score"]
+    firsts = [next(p for p in pairs if p["id"] == r["id"]) for r in best_worst]
+    assert [(p["chosen"], p["rejected"]) for p in firsts] == [(p["chosen"], p["rejected"]) for p in best_worst]
+    args.strategy = "tournament"
+    with pytest.raises(ValueError, match="--pairs all needs --strategy pointwise"):
+        run_sift(args, judge=RewardJudge(judge, family="qwen"))
+
+
 def test_sift_script_needs_a_judge(generated):
     """The thin script parses the flags and exits 2 (no model loaded) when neither judge flag is given."""
     script = _script("VideoDPO/sift_dpo_data.py")

@@ -11,6 +11,7 @@ from unifiedreward.preference import (
     CandidateSet,
     SiftDecision,
     decision_record,
+    expand_pairs,
     failed_record,
     pairs_from_log,
     preference_record,
@@ -57,3 +58,19 @@ def test_decision_log_and_pairs():
     assert summary["judge_calls"] == 30 and summary["judge_calls_per_kept"] == 30
     assert summary["candidates"] == 4 and summary["candidates_per_second"] == 2.0
     assert summary["yield"] == pytest.approx(1 / 3)
+
+
+def test_expand_pairs_gives_every_scored_pair_with_its_scores():
+    candidates = [Candidate(f"v{i}.mp4", seed=i) for i in range(3)]
+    cset = CandidateSet("g1", "video_generation", "a red circle", candidates, source={"id": "g1", "fps": 8})
+    evidence = {"strategy": "pointwise", "scores": [4.0, 9.0, 6.0], "pairs": [[1, 0], [1, 2], [2, 0]]}
+    line = decision_record(cset, SiftDecision(True, "kept", 1, 0, 9.0, 4.0, 3, evidence))
+    pairs = expand_pairs(line)
+    assert [(p["chosen"], p["rejected"], p["chosen_score"], p["rejected_score"]) for p in pairs] == [
+        ("v1.mp4", "v0.mp4", 9.0, 4.0), ("v1.mp4", "v2.mp4", 9.0, 6.0), ("v2.mp4", "v0.mp4", 6.0, 4.0)]  # fmt: skip
+    assert pairs[0] == line["record"]  # the first is the best-vs-worst record, every other key kept
+    assert all(p["id"] == "g1" and p["prompt"] == "a red circle" and p["fps"] == 8 for p in pairs)
+    assert expand_pairs({**line, "kept": False}) == []
+    tournament = decision_record(cset, SiftDecision(True, "kept", 1, 0, 0.9, 0.1, 6, {"strategy": "tournament"}))
+    with pytest.raises(ValueError, match="record g1: .*pointwise"):
+        expand_pairs(tournament)

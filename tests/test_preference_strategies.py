@@ -348,6 +348,17 @@ def test_pointwise_margin_is_a_fraction_of_the_score_range():
     assert tight.judge_calls == 2
 
 
+def test_pointwise_evidence_lists_every_pair_that_clears_the_margin():
+    scores = {"a": 50, "b": 90, "c": 30, "d": 50, "e": "no score"}
+    judge = _judge(ScriptedBackend(None, lambda x: f"Final Score: {scores[x]}"))
+    decision = pointwise(_qa_set("abcde"), judge)
+    assert (decision.chosen, decision.rejected) == (1, 2)
+    # by decreasing difference (60, 40, 40, 20, 20), ties by index; the equal a/d and the invalid e give no pair
+    assert decision.evidence["pairs"] == [[1, 2], [1, 0], [1, 3], [0, 2], [3, 2]]
+    tight = pointwise(_qa_set("abcde"), judge, PointwiseConfig(min_margin=0.2))  # 20 / 100 is not above 0.2
+    assert tight.evidence["pairs"] == [[1, 2], [1, 0], [1, 3]]
+
+
 def test_pointwise_invalid_scores_excluded():
     scores = {"a": "Final Score: 90", "b": "no score here", "c": "Final Score: 30", "d": "Final Score: 101"}
     decision = pointwise(_qa_set("abcd"), _judge(ScriptedBackend(None, scores.get)))

@@ -314,6 +314,15 @@ class DemoArguments:
             "choices": ["upstream", "tournament", "pointwise"],
         },
     )
+    t2v_pairs: str = field(
+        default="all",
+        metadata={
+            "help": "Video loop: pairs per sifted caption (VideoDPO/sift_dpo_data.py --pairs): all (every pair of "
+            "clips whose pointwise scores differ; the ground-truth arm then takes every pair that differs in "
+            "attributes right, the random arm the reward-model pairs in random order) or best_worst.",
+            "choices": ["all", "best_worst"],
+        },
+    )
     t2v_min_margin: float = field(
         default=0.0,
         metadata={
@@ -363,7 +372,8 @@ def resolve(args: DemoArguments) -> DemoArguments:
     """Fill the size and schedule defaults (full or ``--quick``) and apply ``--scale`` to the data sizes.
 
     Raises:
-        ValueError: a negative step count, no judging steps, or a time cap that is not positive.
+        ValueError: a negative step count, no judging steps, a time cap that is not positive, or every-pair
+            video sifting with a strategy other than pointwise.
     """
     base = QUICK if args.quick else DEFAULTS
     values: dict[str, Any] = {name: getattr(args, name) if getattr(args, name) is not None else base[name]
@@ -382,6 +392,8 @@ def resolve(args: DemoArguments) -> DemoArguments:
         raise ValueError("--captioning_steps and --restart_steps must be >= 0 and --judging_steps >= 1")
     if args.train_minutes is not None and args.train_minutes <= 0:
         raise ValueError("--train_minutes must be positive (leave it unset for no time cap)")
+    if args.t2v_pairs == "all" and args.t2v_strategy != "pointwise":
+        raise ValueError("--t2v_pairs all needs --t2v_strategy pointwise (or pass --t2v_pairs best_worst)")
     return DemoArguments(**{**asdict(args), **values})
 
 

@@ -16,13 +16,14 @@ points:
    ``--t2v_num_videos`` per ``sift`` prompt, each with its recorded seed.
 4. **Pairs** (``sift_dpo_data.py``'s :func:`~unifiedreward.dpo.video_sift.run_sift`) with the **trained reward
    model** judging the decoded clips (``--t2v_strategy``, default ``pointwise``: one checklist score per clip;
-   frames upscaled to the reward model's video size). The two controls of the diffusion loop
-   (:func:`~unifiedreward.demo.diffusion_loop.control_pairs`) from the same mp4s, ordered on their decoded pixels by
-   :func:`clip_truth_score`: ``ground truth`` (the best vs the worst clip of every set whose clips differ in
-   attributes right) and ``random`` (balanced).
+   frames upscaled to the reward model's video size; ``--t2v_pairs``, default ``all``: every pair of a caption's
+   clips whose scores differ). Two controls from the same mp4s, ordered on their decoded pixels by
+   :func:`clip_truth_score`: with every pair, :func:`every_pair_controls`; with ``best_worst``, the diffusion loop's
+   (:func:`~unifiedreward.demo.diffusion_loop.control_pairs`: ``ground truth`` = the best vs the worst clip of every
+   set whose clips differ in attributes right, ``random`` balanced).
 5. **DPO** (``train.py``'s :func:`~unifiedreward.dpo.video_train.train`, family ``animatediff``: Diffusion-DPO on
    the v-prediction motion UNet, one noise draw and one timestep per pair) on each arm's pairs, from the same base
-   model, with the same settings.
+   model, with the same settings and the same number of steps (:func:`dpo_steps`).
 6. **Ground-truth rate** (:func:`clip_alignment`): ``--t2v_eval_samples`` clips per ``heldout`` caption, drawn with
    the same seeds for every model, checked on the pixels by :func:`unifiedreward.synth.checks.check_clip`
    (colour, shape, direction, change); ``all`` = every attribute right.
@@ -44,8 +45,8 @@ from unifiedreward.demo.args import DemoArguments
 from unifiedreward.demo.console import quiet, say
 from unifiedreward.demo.diffusion_loop import ARMS, control_pairs, loop_table, pair_precision
 
-__all__ = ["CLIP_ATTRIBUTES", "clip_alignment", "clip_truth_score", "loop_clip_spec", "run_video_loop",
-           "video_loop_table"]  # fmt: skip
+__all__ = ["CLIP_ATTRIBUTES", "clip_alignment", "clip_truth_score", "dpo_steps", "every_pair_controls",
+           "loop_clip_spec", "run_video_loop", "video_loop_table"]  # fmt: skip
 
 #: The attributes the loop's ground-truth rate checks (``all``: every one right).
 CLIP_ATTRIBUTES: tuple[str, ...] = ("color", "shape", "direction", "change", "all")
@@ -132,6 +133,46 @@ def clip_alignment(pipe: Any, specs: Sequence[Any], *, samples: int, seed: int, 
     return {"rates": {name: right[name] / max(1, len(jobs)) for name in CLIP_ATTRIBUTES}, "clips": kept}
 
 
+def every_pair_controls(sets: Sequence[Mapping[str, Any]], scores: Mapping[str, Mapping[str, float]],
+                        rm_pairs: Sequence[Mapping[str, Any]], seed: int) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
+    """The control arms of every-pair sifting (``--t2v_pairs all``) from the generated sets (``data.json``).
+
+    ``scores[id][video]``: :func:`clip_truth_score`. ``ground truth``: every pair of a set's clips that differ in
+    attributes right (chosen: more right). ``random``: the reward-model arm's pairs (same clips, same count), each
+    put in random order, balanced as in :func:`~unifiedreward.demo.diffusion_loop.control_pairs` (of the pairs that
+    differ in attributes right, and of those that differ only in colour distance, exactly half keep the better
+    clip as chosen), so the arm carries no information on the truth. Draws are seeded.
+    """
+    import itertools
+    import math
+    import random
+
+    from unifiedreward.demo.policy_loop import balance_orientation
+
+    truth_pairs = []
+    for record in sets:
+        values = scores[record["id"]]
+        for a, b in itertools.combinations(record["videos"], 2):
+            if math.ceil(values[a]) != math.ceil(values[b]):
+                better, worse = (a, b) if values[a] > values[b] else (b, a)
+                truth_pairs.append({"id": record["id"], "caption": record["caption"], "chosen": better,
+                                    "rejected": worse})  # fmt: skip
+    rng = random.Random(seed)
+    shuffled: list[dict[str, Any]] = []
+    strata: dict[bool, list[tuple[dict[str, Any], str, str]]] = {True: [], False: []}
+    for source in rm_pairs:
+        pair = {key: source[key] for key in ("id", "caption", "chosen", "rejected")}
+        shuffled.append(pair)
+        a, b = scores[pair["id"]][pair["chosen"]], scores[pair["id"]][pair["rejected"]]
+        if a != b:
+            better, worse = (pair["chosen"], pair["rejected"]) if a > b else (pair["rejected"], pair["chosen"])
+            strata[math.ceil(a) != math.ceil(b)].append((pair, better, worse))
+        elif rng.random() < 0.5:
+            pair["chosen"], pair["rejected"] = pair["rejected"], pair["chosen"]
+    balance_orientation([strata[True], strata[False]], rng)
+    return {"ground truth": truth_pairs, "random": shuffled}
+
+
 # ------------------------------------------------------------------------------------------------------------ run
 def _sift(args: DemoArguments, data_file: Path, output: Path, reward_model: Path) -> dict[str, Any]:
     from unifiedreward.dpo.video_sift import VideoSiftArguments, run_sift
@@ -140,7 +181,7 @@ def _sift(args: DemoArguments, data_file: Path, output: Path, reward_model: Path
                                    strategy=args.t2v_strategy, scoring="generate" if args.reasoning else None,
                                    num_frames=args.t2v_frames, judge_batch_size=args.eval_batch_size,
                                    judge_max_new_tokens=args.max_new_tokens, min_margin=args.t2v_min_margin,
-                                   seed=args.seed, dtype="float32", chunk_size=32, num_workers=1, overwrite=True,
+                                   pairs=args.t2v_pairs, seed=args.seed, dtype="float32", chunk_size=32, num_workers=1, overwrite=True,
                                    min_side=args.video_size, progress=True)  # fmt: skip
     return run_sift(sift_args)
 
@@ -153,15 +194,20 @@ def _write_pairs(path: Path, pairs: Sequence[Mapping[str, Any]]) -> None:
                               "rejected": p["rejected"]} for p in pairs])  # fmt: skip
 
 
-def _dpo(args: DemoArguments, base: Path, data_file: Path, videos: Path, output: Path, pairs: int,
-         latents: Path | None = None) -> dict[str, Any]:  # fmt: skip
+def dpo_steps(args: DemoArguments, pairs: int) -> int:
+    """Diffusion-DPO steps of every arm: ``--t2v_dpo_epochs`` over the reward-model arm's ``pairs`` (the controls
+    train as many steps, so the arms compare at equal compute)."""
     import math
 
+    return max(1, math.ceil(args.t2v_dpo_epochs * pairs / min(args.t2v_dpo_batch, max(1, pairs))))
+
+
+def _dpo(args: DemoArguments, base: Path, data_file: Path, videos: Path, output: Path, pairs: int, steps: int,
+         latents: Path | None = None) -> dict[str, Any]:  # fmt: skip
     from unifiedreward.dpo.video_args import VideoDPOArguments
     from unifiedreward.dpo.video_train import train
 
     batch = min(args.t2v_dpo_batch, pairs)
-    steps = max(1, math.ceil(args.t2v_dpo_epochs * pairs / batch))
     dpo_args = VideoDPOArguments(model=str(base), data_path=str(data_file), output_dir=str(output),
                                  video_folder=str(videos), family="animatediff", num_frames=args.t2v_frames,
                                  height=args.t2v_size, width=args.t2v_size, beta=args.t2v_beta,
@@ -256,7 +302,10 @@ def run_video_loop(args: DemoArguments, out: Path, reward_model: Path) -> dict[s
     rm_pairs = [{"id": r["id"], "caption": r["caption"], "chosen": r["chosen"], "rejected": r["rejected"]}
                 for r in json.loads(pair_files["reward model"].read_text(encoding="utf-8"))]  # fmt: skip
     in_order = {r["id"]: [scores[r["id"]][name] for name in r["videos"]] for r in sets}
-    controls = control_pairs(sets, in_order, kept, args.seed, media="videos")
+    if args.t2v_pairs == "all":
+        controls = every_pair_controls(sets, scores, rm_pairs, args.seed)
+    else:
+        controls = control_pairs(sets, in_order, kept, args.seed, media="videos")
     for name, pairs in controls.items():
         _write_pairs(pair_files[name], pairs)
     arms = {"reward model": rm_pairs, **controls}
@@ -268,12 +317,14 @@ def run_video_loop(args: DemoArguments, out: Path, reward_model: Path) -> dict[s
     strip = {"before": before["clips"]}
     latents = folder / "latents"  # the candidates' VAE latents, shared by the arms (same base model and clips)
     shutil.rmtree(latents, ignore_errors=True)
+    steps = dpo_steps(args, len(rm_pairs))
     for name, pairs in arms.items():
         t = time.perf_counter()
         slug = name.replace(" ", "_")
         entry: dict[str, Any] = {"pairs": len(pairs), **pair_precision(pairs, scores)}
         if len(pairs) >= 2:
-            entry.update(_dpo(args, base, pair_files[name], gen_dir, folder / "dpo" / slug, len(pairs), latents))
+            entry.update(_dpo(args, base, pair_files[name], gen_dir, folder / "dpo" / slug, len(pairs), steps,
+                              latents))  # fmt: skip
             after = clip_alignment(load_trained_video_pipeline(folder / "dpo" / slug), heldout, keep=6, **measure)
         else:
             after = before
@@ -289,6 +340,8 @@ def run_video_loop(args: DemoArguments, out: Path, reward_model: Path) -> dict[s
         "vary": list(vary),
         "attributes": list(CLIP_ATTRIBUTES),
         "strategy": args.t2v_strategy,
+        "pair_mode": args.t2v_pairs,
+        "dpo_steps": steps,
         "reward_model": str(reward_model),
         "heldout_prompts": len(heldout),
         "eval_samples": args.t2v_eval_samples,
@@ -334,8 +387,11 @@ def _save_strip(strip: Mapping[str, Sequence[Any]], specs: Sequence[Any], path: 
 
 def video_loop_table(loop: Mapping[str, Any]) -> str:
     """The video loop's markdown table: ground-truth rate per attribute before / after DPO on each arm."""
+    pairs = {"all": "every pair of clips whose scores differ", "best_worst": "best vs worst clip"}
+    mode = f" ({pairs[loop['pair_mode']]})" if loop.get("pair_mode") in pairs else ""
+    steps = f", {loop['dpo_steps']} DPO steps per arm" if loop.get("dpo_steps") else ""
     title = (f"Video loop ({loop['size']}px {loop['frames']}-frame text-to-video model (AnimateDiff), "
              f"{loop['heldout_prompts']} held-out captions x {loop['eval_samples']} clips, pairs by "
-             f"`{loop['strategy']}` sifting; {loop['seconds']:.0f} s): ground-truth rate checked on the pixels "
-             "(change in points).")  # fmt: skip
+             f"`{loop['strategy']}` sifting{mode}{steps}; {loop['seconds']:.0f} s): ground-truth rate checked on "
+             "the pixels (change in points).")  # fmt: skip
     return loop_table(loop, title, CLIP_ATTRIBUTES)

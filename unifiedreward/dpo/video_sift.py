@@ -15,9 +15,12 @@ Output (``--output_path``, default ``<data dir>/dpo_data.json``), upstream's for
     {"id", "caption", "chosen": "videos/17-4.mp4", "rejected": "videos/17-1.mp4", "chosen_score": 7.0,
      "rejected_score": 4.0, "chosen_seed", "rejected_seed", "evidence": {...}}
 
-Scores are numbers (upstream wrote strings, compared lexicographically). Beside it ``dpo_data.decisions.jsonl``
-(one line per prompt, the resume log of :func:`unifiedreward.io.run_resumable`) and ``dpo_data.summary.json``;
-``--shard i/n`` / ``--merge`` as in ``infer+sift.py``.
+Scores are numbers (upstream wrote strings, compared lexicographically). ``--pairs all`` (with ``--strategy
+pointwise``) writes every pair of a caption's clips whose scores differ by more than ``--min_margin`` instead of
+the best vs the worst: the same judge calls, up to ``K (K - 1) / 2`` records per caption (sharing its ``id``); it
+is applied when the pairs file is written, so a finished log can be re-written either way. Beside it
+``dpo_data.decisions.jsonl`` (one line per prompt, the resume log of :func:`unifiedreward.io.run_resumable`) and
+``dpo_data.summary.json``; ``--shard i/n`` / ``--merge`` as in ``infer+sift.py``.
 """
 
 from __future__ import annotations
@@ -42,12 +45,20 @@ from unifiedreward.io import (
     shard_path,
     write_json_atomic,
 )
-from unifiedreward.preference import Candidate, CandidateSet, decision_record, failed_record, sift, summarize
+from unifiedreward.preference import (
+    Candidate,
+    CandidateSet,
+    decision_record,
+    expand_pairs,
+    failed_record,
+    sift,
+    summarize,
+)
 from unifiedreward.preference.arguments import PreferenceArguments, strategy_config
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["VideoSiftArguments", "dpo_record", "main", "read_generations", "run_sift"]
+__all__ = ["VideoSiftArguments", "dpo_record", "dpo_records", "main", "read_generations", "run_sift"]
 
 _SHARED = ("reward_model", "judge_base_url", "judge_model", "judge_family", "judge_version", "judge_batch_size",
            "judge_max_new_tokens", "strategy", "order", "scoring", "fit", "prior", "min_probability", "min_margin",
@@ -74,6 +85,12 @@ _OWN: list[tuple[str, Any, Any]] = [
                                                                       "to the resolution the reward model was trained "
                                                                       "at."})),
     ("chunk_size", int, _from_preference("chunk_size", default=4)),
+    ("pairs", str, field(default="best_worst", metadata={"help": "Pairs per kept caption: best_worst (upstream: the "
+                                                                  "best vs the worst clip) or all (pointwise only: "
+                                                                  "every pair of clips whose scores differ by more "
+                                                                  "than --min_margin, largest difference first; "
+                                                                  "the same judge calls, more pairs).",
+                                                          "choices": ["best_worst", "all"]})),
 ]  # fmt: skip
 _REUSED = ("num_frames", "shard", "merge", "overwrite", "judge_per_input", *_SHARED)
 
@@ -108,6 +125,16 @@ def read_generations(path: str | Path) -> list[dict[str, Any]]:
         seen.add(key)
         out.append({**record, "id": key, "caption": caption})
     return out
+
+
+def dpo_records(line: dict[str, Any], pairs: str = "best_worst") -> list[dict[str, Any]]:
+    """A kept decision-log line → its ``dpo_data.json`` records: one (best vs worst) or, with ``pairs="all"``, one
+    per pair of :func:`~unifiedreward.preference.expand_pairs`; a dropped line → ``[]``."""
+    if not line.get("kept"):
+        return []
+    if pairs == "best_worst":
+        return [dpo_record(line)]
+    return [dpo_record({**line, "record": record}) for record in expand_pairs(line)]
 
 
 def dpo_record(line: dict[str, Any]) -> dict[str, Any]:
@@ -184,11 +211,12 @@ def _outputs(args: Any, shard: tuple[int, int] | None = None) -> dict[str, Path]
             "summary": pairs.with_name(f"{pairs.stem}.summary.json")}  # fmt: skip
 
 
-def _write(files: dict[str, Path], order: Sequence[str], seconds: float | None) -> dict[str, Any]:
+def _write(files: dict[str, Path], order: Sequence[str], seconds: float | None, pairs: str) -> dict[str, Any]:
     position = {key: i for i, key in enumerate(order)}
     log = sorted(read_jsonl(files["decisions"]), key=lambda line: position[id_key(line["id"])])
-    write_json_atomic(files["pairs"], [dpo_record(line) for line in log if line.get("kept")])
-    summary = {**summarize(log, seconds=seconds), "pairs_file": str(files["pairs"])}
+    records = [record for line in log for record in dpo_records(line, pairs)]
+    write_json_atomic(files["pairs"], records)
+    summary = {**summarize(log, seconds=seconds), "pairs": len(records), "pairs_file": str(files["pairs"])}
     write_json_atomic(files["summary"], summary)
     return summary
 
@@ -206,6 +234,10 @@ def run_sift(args: Any, *, judge: Any = None) -> dict[str, Any]:
         raise ValueError("give exactly one of --reward_model and --judge_base_url")
     if args.num_frames < 1 or args.chunk_size < 1:
         raise ValueError("--num_frames and --chunk_size must be >= 1")
+    if args.pairs not in ("best_worst", "all"):
+        raise ValueError(f"--pairs must be best_worst or all, got {args.pairs!r}")
+    if args.pairs == "all" and args.strategy != "pointwise":
+        raise ValueError("--pairs all needs --strategy pointwise (the per-clip scores it pairs)")
     records = read_generations(args.data_path)
     order = [r["id"] for r in records]
     root = Path(args.video_folder) if args.video_folder else Path(args.data_path).parent
@@ -213,7 +245,7 @@ def run_sift(args: Any, *, judge: Any = None) -> dict[str, Any]:
     if args.merge:
         shards = sorted(files["pairs"].parent.glob(f"{files['pairs'].stem}.shard-*-of-*.decisions.jsonl"))
         merge_jsonl(shards, files["decisions"], order=order)
-        return _write(files, order, None)
+        return _write(files, order, None, args.pairs)
     shard = parse_shard(args.shard)
     items = select_shard(records, *shard) if shard else records
     files = _outputs(args, shard)
@@ -224,7 +256,7 @@ def run_sift(args: Any, *, judge: Any = None) -> dict[str, Any]:
                           load=sifter.load, setup=sifter.setup, chunk_size=args.chunk_size,
                           num_workers=args.num_workers, settings=settings, overwrite=args.overwrite,
                           desc="sift videos", progress=args.progress)  # fmt: skip
-    return _write(files, [r["id"] for r in items], stats.seconds or None)
+    return _write(files, [r["id"] for r in items], stats.seconds or None, args.pairs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from unifiedreward.preference.bradley_terry import fit_bradley_terry, win_rates
 from unifiedreward.preference.candidates import Candidate, CandidateSet, default_template
 from unifiedreward.preference.records import (
     decision_record,
+    expand_pairs,
     failed_record,
     pairs_from_log,
     preference_record,
@@ -37,6 +38,7 @@ __all__ = [
     "UpstreamConfig",
     "decision_record",
     "default_template",
+    "expand_pairs",
     "failed_record",
     "fit_bradley_terry",
     "pairs_from_log",

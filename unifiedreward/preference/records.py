@@ -81,6 +81,25 @@ def pairs_from_log(log: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{**line["record"], "evidence": line["evidence"]} for line in log if line.get("kept")]
 
 
+def expand_pairs(line: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every pair of a kept ``pointwise`` decision-log line: its ``record`` with ``chosen`` / ``rejected`` and their
+    scores replaced by each ``[better, worse]`` of ``evidence["pairs"]`` (largest score difference first; the first
+    is the best-vs-worst pair of ``record`` unless scores tie). A dropped line gives ``[]``.
+
+    Raises:
+        ValueError: the line was not sifted by ``pointwise`` (no per-candidate scores to pair).
+    """
+    if not line.get("kept"):
+        return []
+    evidence = line["evidence"]
+    if "pairs" not in evidence:
+        raise ValueError(f"record {line['id']}: every-pair output needs a pointwise decision log with evidence "
+                         f"'pairs' (strategy {evidence.get('strategy')!r}; re-sift with --strategy pointwise)")  # fmt: skip
+    outputs, scores = [c["output"] for c in line["candidates"]], evidence["scores"]
+    return [{**line["record"], "chosen": outputs[better], "rejected": outputs[worse], "chosen_score": scores[better],
+             "rejected_score": scores[worse]} for better, worse in evidence["pairs"]]  # fmt: skip
+
+
 def summarize(log: Sequence[Mapping[str, Any]], *, seconds: float | None = None) -> dict[str, Any]:
     """Counts over a decision log.
 

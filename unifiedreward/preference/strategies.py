@@ -427,7 +427,9 @@ def pointwise_many(
     """Score every candidate once; best vs worst, kept when the normalised margin clears ``min_margin``.
 
     Evidence: ``scores`` (per candidate, ``None`` when invalid), ``expected_scores``, ``margin`` (normalised by the
-    template's score range), ``invalid`` count. Equal best scores go to the lower index, as do equal worst.
+    template's score range), ``invalid`` count, ``pairs`` (every ``[better, worse]`` index pair whose own margin
+    clears ``min_margin``, largest first: what :func:`~unifiedreward.preference.records.expand_pairs` turns into
+    records). Equal best scores go to the lower index, as do equal worst.
     """
     config = config or PointwiseConfig()
     judge = with_options(judge, scoring=config.scoring)
@@ -464,11 +466,26 @@ def pointwise_many(
         chosen, chosen_score = _first_best(values[k], max)
         rejected, rejected_score = _first_best(values[k], min)
         low, high = ranges[k] or (0.0, 1.0)
-        margin = (chosen_score - rejected_score) / (high - low if high > low else 1.0)
+        width = high - low if high > low else 1.0
+        margin = (chosen_score - rejected_score) / width
         evidence[k]["margin"] = _r(margin)
+        evidence[k]["pairs"] = _clearing_pairs(cset, values[k], width, config.min_margin)
         decisions.append(_finish(cset, evidence[k], calls[k], chosen, rejected, chosen_score, rejected_score,
                                  margin > config.min_margin, "below_margin"))  # fmt: skip
     return decisions
+
+
+def _clearing_pairs(cset: CandidateSet, values: list[tuple[int, float]], width: float, min_margin: float
+                    ) -> list[list[int]]:  # fmt: skip
+    """Every ``[better, worse]`` pair of scored candidates whose normalised score difference clears ``min_margin``
+    (and whose outputs differ), by decreasing difference, then by index: the pairs ``--pairs all`` writes."""
+    found = []
+    for a, (i, u) in enumerate(values):
+        for j, v in values[a + 1 :]:
+            better, worse = (i, j) if u >= v else (j, i)
+            if abs(u - v) / width > min_margin and cset.candidates[i].output != cset.candidates[j].output:
+                found.append((-abs(u - v), better, worse))
+    return [[better, worse] for _, better, worse in sorted(found)]
 
 
 # ----------------------------------------------------------------------------------------------------------------

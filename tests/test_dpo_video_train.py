@@ -146,3 +146,24 @@ def test_animatediff_two_steps(tiny, tmp_path, lora_rank):
     else:
         after = unet.state_dict()
         assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_animatediff_ema_saves_the_average_and_checkpoints_it(tiny, tmp_path):
+    from unifiedreward.dpo.video_inference import load_trained_video_pipeline
+
+    start = _weights(load_family(tiny["animatediff"]).model)
+    train(_args(tiny, "animatediff", tmp_path / "raw", max_train_steps=3))
+    train(_args(tiny, "animatediff", tmp_path / "ema", max_train_steps=3, use_ema=True, checkpointing_steps=3))
+    raw = load_trained_video_pipeline(tmp_path / "raw").unet.state_dict()
+    ema = load_trained_video_pipeline(tmp_path / "ema").unet.state_dict()
+    moved = [k for k in start if not torch.equal(start[k], raw[k])]
+    assert moved and any(not torch.equal(raw[k], ema[k]) for k in moved)  # the same run, other weights saved
+
+    def distance(weights):
+        return sum(float((weights[k] - start[k]).double().norm()) for k in moved)
+
+    # the average of the three steps' weights (decay 0, 2/11, 3/12) lies nearer the start than the last ones
+    assert 0 < distance(ema) < distance(raw)
+    assert list((tmp_path / "ema" / "checkpoint-3").glob("custom_checkpoint_0.*"))  # the EMA resumes with the run
+    with pytest.raises(ValueError, match="--ema_decay"):
+        _args(tiny, "animatediff", tmp_path / "bad", use_ema=True, ema_decay=1.0).check()

@@ -70,6 +70,10 @@ class VideoDPOArguments:
     train_batch_size: int = _f(1, "Pairs per device per step.")
     gradient_accumulation_steps: int = _f(1, "Micro-batches per optimizer step.")
     max_train_steps: int = _f(1000, "Optimizer steps in total (the count continues on resume).")
+    use_ema: bool = _f(False, "Keep an exponential moving average of the trained weights (diffusers' EMAModel, "
+                              "decay min(--ema_decay, (1 + step) / (10 + step))) and save it instead of the last "
+                              "weights: it averages out the step-to-step noise of the run.")
+    ema_decay: float = _f(0.999, "Upper bound of the EMA decay (--use_ema).")
     seed: int = _f(0, "Seed (data order, noise and timesteps; each process adds its index).")
     dataloader_num_workers: int = _f(0, "Data-loading worker processes.")
     # checkpoints, logging, samples
@@ -100,6 +104,7 @@ class VideoDPOArguments:
             (self.reference != "lora_disabled" or self.lora_rank > 0, "--reference lora_disabled needs --lora_rank"),
             (self.train_batch_size >= 1 and self.gradient_accumulation_steps >= 1, "batch sizes must be >= 1"),
             (self.max_train_steps >= 1, "--max_train_steps must be >= 1"),
+            (0.0 <= self.ema_decay < 1.0, "--ema_decay must be in [0, 1)"),
             (self.report_to in ("none", "tensorboard", "wandb", "all"), "--report_to: none, tensorboard, wandb, all"),
         ]  # fmt: skip
         for ok, message in checks:

@@ -44,6 +44,7 @@ from unifiedreward.dpo.diffusers_common import (
     Reference,
     checkpoint_step,
     latest_checkpoint,
+    make_ema,
     make_optimizer,
     prune_checkpoints,
 )
@@ -186,6 +187,10 @@ def train(args: VideoDPOArguments) -> dict[str, Any]:
     if accelerator.is_main_process and log_with:
         accelerator.init_trackers(args.tracker_project, config={k: v for k, v in vars(args).items()
                                                                 if isinstance(v, (int, float, str, bool))})  # fmt: skip
+    ema = make_ema(accelerator.unwrap_model(policy), args.ema_decay) if args.use_ema else None
+    if ema is not None:
+        ema.to(accelerator.device)
+        accelerator.register_for_checkpointing(ema)  # resumed with the rest of the state
     global_step = 0
     resume = _resume_path(args)
     if resume is not None:
@@ -216,6 +221,8 @@ def train(args: VideoDPOArguments) -> dict[str, Any]:
                 optimizer.zero_grad(set_to_none=True)
             if not accelerator.sync_gradients:
                 continue
+            if ema is not None:
+                ema.step(trainable)
             global_step += 1
             row = {"step": global_step, "epoch": epoch, "loss": accelerator.gather(loss.detach()).mean().item(),
                    "lr": lr_scheduler.get_last_lr()[0],
@@ -237,6 +244,8 @@ def train(args: VideoDPOArguments) -> dict[str, Any]:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(policy)
+        if ema is not None:
+            ema.copy_to([p for p in unwrapped.parameters() if p.requires_grad])
         save_trained_video(args, family, unwrapped, lora=lora, extra={"global_step": global_step, "beta": beta})
         if args.validation_prompts and not args.validation_steps:
             log_validation(args, family, unwrapped, text_cache, accelerator, global_step)

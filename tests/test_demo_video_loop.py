@@ -143,6 +143,7 @@ def test_control_arms_are_videodpo_training_data(tmp_path):
     assert result["steps"] == 1 and np.isfinite(result["first_loss"])
     info = json.loads((tmp_path / "dpo" / "dpo_training.json").read_text())
     assert info["family"] == "animatediff" and info["base_model"] == str(base)
+    assert info["ema_decay"] == 0.99  # --t2v_ema_decay reaches the trainer
 
 
 def test_every_pair_controls_take_each_truth_pair_and_shuffle_the_reward_models():

@@ -165,5 +165,7 @@ def test_animatediff_ema_saves_the_average_and_checkpoints_it(tiny, tmp_path):
     # the average of the three steps' weights (decay 0, 2/11, 3/12) lies nearer the start than the last ones
     assert 0 < distance(ema) < distance(raw)
     assert list((tmp_path / "ema" / "checkpoint-3").glob("custom_checkpoint_0.*"))  # the EMA resumes with the run
+    infos = [json.loads((tmp_path / name / "dpo_training.json").read_text()) for name in ("raw", "ema")]
+    assert [info["ema_decay"] for info in infos] == [None, 0.999]
     with pytest.raises(ValueError, match="--ema_decay"):
         _args(tiny, "animatediff", tmp_path / "bad", use_ema=True, ema_decay=1.0).check()

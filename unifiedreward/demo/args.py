@@ -332,6 +332,13 @@ class DemoArguments:
     )
     t2v_beta: float = field(default=500.0, metadata={"help": "Video loop: Diffusion-DPO beta (per-element MSE)."})
     t2v_dpo_lr: float = field(default=3e-5, metadata={"help": "Video loop: Diffusion-DPO learning rate (constant)."})
+    t2v_ema_decay: float = field(
+        default=0.99,
+        metadata={
+            "help": "Video loop: evaluate an EMA of the DPO weights with this decay (VideoDPO/train.py --use_ema; 0: "
+            "the last weights). It removes most of one DPO run's step-to-step noise (docs/demo.md)."
+        },
+    )
     t2v_dpo_batch: int = field(default=8, metadata={"help": "Video loop: pairs per Diffusion-DPO step."})
     t2v_dpo_epochs: float = field(
         default=3.0,
@@ -392,6 +399,8 @@ def resolve(args: DemoArguments) -> DemoArguments:
         raise ValueError("--captioning_steps and --restart_steps must be >= 0 and --judging_steps >= 1")
     if args.train_minutes is not None and args.train_minutes <= 0:
         raise ValueError("--train_minutes must be positive (leave it unset for no time cap)")
+    if not 0.0 <= args.t2v_ema_decay < 1.0:
+        raise ValueError("--t2v_ema_decay must be in [0, 1) (0: no EMA)")
     if args.t2v_pairs == "all" and args.t2v_strategy != "pointwise":
         raise ValueError("--t2v_pairs all needs --t2v_strategy pointwise (or pass --t2v_pairs best_worst)")
     return DemoArguments(**{**asdict(args), **values})

@@ -214,6 +214,7 @@ def _dpo(args: DemoArguments, base: Path, data_file: Path, videos: Path, output:
                                  learning_rate=args.t2v_dpo_lr, lr_scheduler="constant", weight_decay=0.0,
                                  train_batch_size=batch, max_train_steps=steps, checkpointing_steps=0,
                                  resume_from_checkpoint="none", seed=args.seed, logging_steps=10**9,
+                                 use_ema=args.t2v_ema_decay > 0, ema_decay=args.t2v_ema_decay or 0.999,
                                  cache_latents=latents is not None,
                                  latent_cache_dir=str(latents) if latents else None)  # fmt: skip
     result = train(dpo_args)
@@ -342,6 +343,7 @@ def run_video_loop(args: DemoArguments, out: Path, reward_model: Path) -> dict[s
         "strategy": args.t2v_strategy,
         "pair_mode": args.t2v_pairs,
         "dpo_steps": steps,
+        "dpo_ema_decay": args.t2v_ema_decay,
         "reward_model": str(reward_model),
         "heldout_prompts": len(heldout),
         "eval_samples": args.t2v_eval_samples,

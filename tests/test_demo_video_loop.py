@@ -153,7 +153,7 @@ def test_every_pair_controls_take_each_truth_pair_and_shuffle_the_reward_models(
     truth = {s["id"]: dict(zip(s["videos"], (3.99, 2.8, 2.9, 0.7), strict=True)) for s in sets}
     arms = every_pair_controls(sets, truth, [], seed=0)
     assert [(p["chosen"][-5], p["rejected"][-5]) for p in arms["ground truth"][:5]] == [
-        ("0", "1"), ("0", "2"), ("0", "3"), ("1", "3"), ("2", "3")]  # 1 vs 2 differ only in colour: no pair  # fmt: skip
+        ("0", "1"), ("0", "2"), ("0", "3"), ("1", "3"), ("2", "3")]  # fmt: skip  (1 vs 2: colour only, no pair)
     assert len(arms["ground truth"]) == 30 and arms["random"] == []
     # the reward model's pairs: 4 per set (3 apart in attributes right, 1 only in colour distance)
     rm = [{"id": s["id"], "caption": s["caption"], "chosen": s["videos"][a], "rejected": s["videos"][b],

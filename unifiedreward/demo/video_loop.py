@@ -133,8 +133,10 @@ def clip_alignment(pipe: Any, specs: Sequence[Any], *, samples: int, seed: int, 
     return {"rates": {name: right[name] / max(1, len(jobs)) for name in CLIP_ATTRIBUTES}, "clips": kept}
 
 
-def every_pair_controls(sets: Sequence[Mapping[str, Any]], scores: Mapping[str, Mapping[str, float]],
-                        rm_pairs: Sequence[Mapping[str, Any]], seed: int) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
+def every_pair_controls(
+    sets: Sequence[Mapping[str, Any]], scores: Mapping[str, Mapping[str, float]], rm_pairs: Sequence[Mapping[str, Any]],
+    seed: int,
+) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
     """The control arms of every-pair sifting (``--t2v_pairs all``) from the generated sets (``data.json``).
 
     ``scores[id][video]``: :func:`clip_truth_score`. ``ground truth``: every pair of a set's clips that differ in
@@ -181,7 +183,8 @@ def _sift(args: DemoArguments, data_file: Path, output: Path, reward_model: Path
                                    strategy=args.t2v_strategy, scoring="generate" if args.reasoning else None,
                                    num_frames=args.t2v_frames, judge_batch_size=args.eval_batch_size,
                                    judge_max_new_tokens=args.max_new_tokens, min_margin=args.t2v_min_margin,
-                                   pairs=args.t2v_pairs, seed=args.seed, dtype="float32", chunk_size=32, num_workers=1, overwrite=True,
+                                   pairs=args.t2v_pairs, seed=args.seed, dtype="float32", chunk_size=32,
+                                   num_workers=1, overwrite=True,
                                    min_side=args.video_size, progress=True)  # fmt: skip
     return run_sift(sift_args)
 
@@ -214,7 +217,7 @@ def _dpo(args: DemoArguments, base: Path, data_file: Path, videos: Path, output:
                                  learning_rate=args.t2v_dpo_lr, lr_scheduler="constant", weight_decay=0.0,
                                  train_batch_size=batch, max_train_steps=steps, checkpointing_steps=0,
                                  resume_from_checkpoint="none", seed=args.seed, logging_steps=10**9,
-                                 use_ema=args.t2v_ema_decay > 0, ema_decay=args.t2v_ema_decay or 0.999,
+                                 use_ema=args.t2v_ema_decay > 0, ema_decay=args.t2v_ema_decay,
                                  cache_latents=latents is not None,
                                  latent_cache_dir=str(latents) if latents else None)  # fmt: skip
     result = train(dpo_args)

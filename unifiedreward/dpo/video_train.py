@@ -246,8 +246,8 @@ def train(args: VideoDPOArguments) -> dict[str, Any]:
         unwrapped = accelerator.unwrap_model(policy)
         if ema is not None:
             ema.copy_to([p for p in unwrapped.parameters() if p.requires_grad])
-        save_trained_video(args, family, unwrapped, lora=lora, extra={"global_step": global_step, "beta": beta,
-                                                                       "ema_decay": args.ema_decay if ema is not None else None})
+        extra = {"global_step": global_step, "beta": beta, "ema_decay": args.ema_decay if ema is not None else None}
+        save_trained_video(args, family, unwrapped, lora=lora, extra=extra)
         if args.validation_prompts and not args.validation_steps:
             log_validation(args, family, unwrapped, text_cache, accelerator, global_step)
     accelerator.end_training()

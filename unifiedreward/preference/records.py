@@ -93,8 +93,10 @@ def expand_pairs(line: Mapping[str, Any]) -> list[dict[str, Any]]:
         return []
     evidence = line["evidence"]
     if "pairs" not in evidence:
-        raise ValueError(f"record {line['id']}: every-pair output needs a pointwise decision log with evidence "
-                         f"'pairs' (strategy {evidence.get('strategy')!r}; re-sift with --strategy pointwise)")  # fmt: skip
+        raise ValueError(
+            f"record {line['id']}: every-pair output needs a pointwise decision log with evidence "
+            f"'pairs' (strategy {evidence.get('strategy')!r}; re-sift with --strategy pointwise)"
+        )
     outputs, scores = [c["output"] for c in line["candidates"]], evidence["scores"]
     return [{**line["record"], "chosen": outputs[better], "rejected": outputs[worse], "chosen_score": scores[better],
              "rejected_score": scores[worse]} for better, worse in evidence["pairs"]]  # fmt: skip

@@ -298,7 +298,7 @@ class DemoArguments:
         default=None, metadata={"help": "Video loop: autoencoder pre-training steps, all the frames of a pre-training batch (default 800)."}
     )
     t2v_unet_steps: int | None = field(
-        default=None, metadata={"help": "Video loop: motion UNet + text encoder pre-training steps (default 500)."}
+        default=None, metadata={"help": "Video loop: motion UNet + text encoder pre-training steps (default 1000)."}
     )
     t2v_num_prompts: int | None = field(
         default=None, metadata={"help": "Video loop: captions generated for and sifted (default 256)."}
@@ -366,7 +366,7 @@ DEFAULTS: dict[str, int] = {"num_train": 1500, "num_eval": 160, "num_eval_point"
                             "captioning_steps": 2600, "judging_steps": 9300, "restart_steps": 2000, "batch_size": 8, "loop_num_policy": 600,
                             "loop_num_sift": 300, "loop_num_heldout": 300, "loop_policy_steps": 300, "t2i_vae_steps": 300,
                             "t2i_unet_steps": 200, "t2i_num_prompts": 384, "t2i_eval_prompts": 96, "t2v_vae_steps": 800,
-                            "t2v_unet_steps": 500, "t2v_num_prompts": 256, "t2v_eval_prompts": 96}  # fmt: skip
+                            "t2v_unet_steps": 1000, "t2v_num_prompts": 256, "t2v_eval_prompts": 96}  # fmt: skip
 #: ``--quick``: a tiny world and a few steps per stage.
 QUICK: dict[str, int] = {"num_train": 8, "num_eval": 8, "num_eval_point": 4, "num_captions": 4,
                          "captioning_steps": 4, "judging_steps": 4, "restart_steps": 0, "batch_size": 4, "loop_num_policy": 8,
